@@ -5,13 +5,13 @@
 # %% auto #0
 __all__ = ['MaskCallback', 'rewind_iter', 'state_copy', 'RewindCallback', 'SkipToIter']
 
-# %% ../nbs/03_callbacks.ipynb #81d21c59
+# %% ../nbs/03_callbacks.ipynb #b2020040
 import torch, torch.nn as nn
 from fastcore.basics import store_attr
 from fastai.callback.core import Callback, CancelTrainException, CancelValidException, CancelBatchException
 from fastai.callback.core import TrainEvalCallback
 
-# %% ../nbs/03_callbacks.ipynb #b3f77256
+# %% ../nbs/03_callbacks.ipynb #781c53e3
 class MaskCallback(Callback):
     "Keep the weights named in `masks` exactly zero where the mask is False, at every step and after the fit"
     order = TrainEvalCallback.order + 1     # the model is on its device before we collect its tensors
@@ -34,7 +34,7 @@ class MaskCallback(Callback):
     @torch.no_grad()
     def zero_weights(self): torch._foreach_mul_(self.ws, self.ms)
 
-# %% ../nbs/03_callbacks.ipynb #a015e83a
+# %% ../nbs/03_callbacks.ipynb #f85eba20
 def rewind_iter(n_iter:int,         # Training iterations per epoch
                 n_epoch:int,        # Epochs of the fit
                 iteration=None,     # Rewind point as an iteration (0 = initialisation)
@@ -66,7 +66,7 @@ class RewindCallback(Callback):
         if self.training and self.learn.rewind_state is None and self.train_iter == self.learn.rewind_iter:
             self.learn.rewind_state = state_copy(self.learn.model)
 
-# %% ../nbs/03_callbacks.ipynb #c33700f7
+# %% ../nbs/03_callbacks.ipynb #8c774eba
 class SkipToIter(Callback):
     "Skip the first `k` training iterations of a fit so that its schedules resume at iteration `k`"
     order = TrainEvalCallback.order + 1     # before `MixedPrecision` enters autocast in `before_batch`

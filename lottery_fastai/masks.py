@@ -6,11 +6,11 @@
 __all__ = ['CRITERIA', 'prunable', 'full_masks', 'magnitude', 'random_score', 'prune', 'LayerCollapseError', 'check_collapse',
            'apply_masks', 'sparsity', 'sparsity_report']
 
-# %% ../nbs/02_masks.ipynb #f9f2a14a
+# %% ../nbs/02_masks.ipynb #f5bd4d8b
 import torch, torch.nn as nn, pandas as pd
 from fastcore.basics import store_attr
 
-# %% ../nbs/02_masks.ipynb #ebfd6abd
+# %% ../nbs/02_masks.ipynb #7fd19b68
 def prunable(model:nn.Module,
              kinds=(nn.Conv2d, nn.Linear),  # Module classes whose `weight` is prunable
              skip_first:bool=False,         # Leave the first prunable layer dense
@@ -29,7 +29,7 @@ def full_masks(weights:dict)->dict:
     "All-True masks (nothing pruned) for `weights`"
     return {k: torch.ones_like(w, dtype=torch.bool) for k,w in weights.items()}
 
-# %% ../nbs/02_masks.ipynb #21f4a017
+# %% ../nbs/02_masks.ipynb #3c0a2a1d
 def magnitude(w, mask, gen=None): "Score = |w|"; return w.detach().abs()
 def random_score(w, mask, gen=None): "Score = uniform noise from `gen`"; return torch.rand(w.shape, generator=gen, device='cpu').to(w.device)
 
@@ -39,7 +39,7 @@ CRITERIA = {  # name: (score function, scope)
     'random':           (random_score, 'global'),
 }
 
-# %% ../nbs/02_masks.ipynb #22856393
+# %% ../nbs/02_masks.ipynb #bec0b736
 def _check_frac(name, v):
     if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v < 1: raise ValueError(f"`{name}` must be in [0, 1), got {v!r}")
 
@@ -91,7 +91,7 @@ def prune(weights:dict,                   # {name: weight} from `prunable`
     if not allow_collapse: check_collapse(new)
     return new
 
-# %% ../nbs/02_masks.ipynb #e7195399
+# %% ../nbs/02_masks.ipynb #b55cbe4c
 class LayerCollapseError(ValueError): "A prunable tensor was pruned to 100%"
 
 def check_collapse(masks:dict):
@@ -100,7 +100,7 @@ def check_collapse(masks:dict):
     if dead: raise LayerCollapseError(f"layer collapse: {dead} would be pruned to 100%, which cuts the network. Prune less, use "
                                       f"'layer_magnitude', leave those layers out of `prunable`, or pass `allow_collapse=True`.")
 
-# %% ../nbs/02_masks.ipynb #90fb0756
+# %% ../nbs/02_masks.ipynb #3bb42c1f
 @torch.no_grad()
 def apply_masks(model:nn.Module, masks:dict):
     "Zero the masked weights of `model` in place"
