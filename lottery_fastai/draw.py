@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['papers_sgd', 'REWINDS', 'sparsity_', 'Ticket', 'sched_step', 'evaluate', 'eval_dls', 'DrawResult', 'plot_history']
 
-# %% ../nbs/04_draw.ipynb #dec88d92
+# %% ../nbs/04_draw.ipynb #247759ae
 import json, time
 from pathlib import Path
 from bisect import bisect_right
@@ -23,7 +23,7 @@ from .models import get_model
 from .masks import prunable, prune, apply_masks, sparsity, full_masks, CRITERIA
 from .callbacks import MaskCallback, RewindCallback, SkipToIter, state_copy, rewind_iter
 
-# %% ../nbs/04_draw.ipynb #98484494
+# %% ../nbs/04_draw.ipynb #0e8b6029
 _FORMAT = 'lottery_fastai.ticket/1'
 
 def _write_safetensors(path, tensors, meta):
@@ -45,7 +45,7 @@ def _read_safetensors(path):
     if header.get('format') != _FORMAT: raise ValueError(f"`path` {path} is a safetensors file but not a lottery_fastai ticket (format {header.get('format')!r})")
     return tensors, meta
 
-# %% ../nbs/04_draw.ipynb #eb763486
+# %% ../nbs/04_draw.ipynb #2b0227c0
 class Ticket:
     "A lottery ticket: boolean `masks` per prunable tensor, the `state` to train from (weights and buffers), and `meta`data"
     def __init__(self, masks:dict, state:dict, meta:dict=None):
@@ -85,7 +85,7 @@ class Ticket:
 
     def nbytes(self)->int: "Bytes held by masks and state"; return sum(t.numel()*t.element_size() for t in [*self.masks.values(), *self.state.values()])
 
-# %% ../nbs/04_draw.ipynb #ae078599
+# %% ../nbs/04_draw.ipynb #7494f63b
 @patch
 def random_reinit(self:Ticket, seed:int=1)->Ticket:
     "Same masks, state of a freshly initialised model of the same architecture"
@@ -112,7 +112,7 @@ def shuffled(self:Ticket, seed:int=1)->Ticket:
         return torch.gather(rows, 1, perm).view_as(m)
     return Ticket({k: _shuf(m) for k,m in self.masks.items()}, self.state, {**self.meta, 'control': f'shuffled(seed={seed})'})
 
-# %% ../nbs/04_draw.ipynb #92b95124
+# %% ../nbs/04_draw.ipynb #5e1a74a8
 papers_sgd = partial(SGD, mom=0.9, decouple_wd=False)
 
 def sched_step(lrs:list, pcts:list):
@@ -133,7 +133,7 @@ def fit_step(self:Learner, n_epoch:int,     # Epochs
     sched = {'lr': sched_step([lr*gamma**i for i in range(len(ms)+1)], [m/n_epoch for m in ms])}
     self.fit(n_epoch, cbs=L(ParamScheduler(sched)) + L(cbs), wd=wd, reset_opt=reset_opt, start_epoch=start_epoch)
 
-# %% ../nbs/04_draw.ipynb #7dbbfd15
+# %% ../nbs/04_draw.ipynb #7aa62ce7
 @torch.no_grad()
 def evaluate(model:nn.Module, dl)->tuple:
     "(mean cross-entropy, accuracy) of `model` on `dl`, in eval mode, on hard labels"
@@ -150,7 +150,7 @@ def eval_dls(dls)->dict:
     trn = dls.valid.new(dataset=dls.train.dataset) if not hasattr(dls.train_ds, 'items') else dls.test_dl(dls.train_ds.items, with_labels=True)
     return {'train': trn, 'valid': dls.valid, **({'test': dls.test} if dls.test is not None else {})}
 
-# %% ../nbs/04_draw.ipynb #861ad0a7
+# %% ../nbs/04_draw.ipynb #341ebec7
 REWINDS = ('weights', 'lr')
 
 def _fit_kwargs(fit, n_epoch, lr, fit_kwargs):
@@ -176,7 +176,7 @@ def _start_run(path, config):
     tmp = cfg_file.with_name('config.json.tmp'); tmp.write_text(json.dumps(config, indent=2)); tmp.replace(cfg_file)
     return []
 
-# %% ../nbs/04_draw.ipynb #fc468ad1
+# %% ../nbs/04_draw.ipynb #b790f4c6
 class DrawResult:
     "What `Learner.draw` returns: the `tickets` of every round, the `history` DataFrame, the run folder `path`"
     def __init__(self, tickets, history, path=None): store_attr()
@@ -194,7 +194,7 @@ def plot_history(history:pd.DataFrame, ax=None, label=None):
     ax.set_xlabel('weights remaining (%)'); ax.set_ylabel('accuracy (%)'); ax.grid(True, which='both', alpha=.3); ax.legend()
     return ax
 
-# %% ../nbs/04_draw.ipynb #cecc5c4e
+# %% ../nbs/04_draw.ipynb #b1e6b3d4
 @patch
 def draw(self:Learner,
          rounds:int=5,                  # Pruning rounds after the dense round 0 (IMP); 1 with `sparsity` for OMP
@@ -284,3 +284,14 @@ sparsity_, _rewind_iter = sparsity, rewind_iter   # `draw` has arguments with th
 def omp(self:Learner, sparsity:float, **kwargs)->DrawResult:
     "One-shot magnitude pruning: train dense, prune to `sparsity` at once, rewind, retrain"
     return self.draw(rounds=1, sparsity=sparsity, **kwargs)
+
+# %% ../nbs/04_draw.ipynb #cd284cfa
+@patch
+def retrain(self:Learner, ticket:Ticket, n_epoch:int=10, lr:float=None, fit:str='fit_one_cycle', fit_kwargs:dict=None, seed:int=0)->dict:
+    "Train `ticket` in this learner's model (exact mask, schedule replayed from its rewind point) and return its scores"
+    fkw = _fit_kwargs(fit, n_epoch, lr, fit_kwargs)
+    if lr is not None: fkw['lr' if fit in ('fit', 'fit_step') else 'lr_max'] = lr
+    ticket.apply(self.model)
+    reseed(seed, self.dls)
+    getattr(self, fit)(n_epoch, cbs=[MaskCallback(ticket.masks), SkipToIter(ticket.meta.get('rewind_iter', 0))], reset_opt=True, **fkw)
+    return {f'{p}_{m}': v for p,dl in eval_dls(self.dls).items() for m,v in zip(('loss', 'acc'), evaluate(self.model, dl))}

@@ -8,7 +8,8 @@ fail() { echo "[lottery_fastai] FAILED: $*" >&2; exit 1; }
 echo "[lottery_fastai] 1/5 library in sync with the notebooks (nbdev_export)"
 tmp=$(mktemp -d); cp -r lottery_fastai "$tmp/"
 nbdev_export
-diff -r -x __pycache__ "$tmp/lottery_fastai" lottery_fastai >/dev/null || fail "lottery_fastai/ was out of sync with nbs/: nbdev_export changed it; commit the result"
+diff -r -x __pycache__ "$tmp/lottery_fastai" lottery_fastai | head -40 || true
+diff -rq -x __pycache__ "$tmp/lottery_fastai" lottery_fastai >/dev/null || fail "lottery_fastai/ was out of sync with nbs/: nbdev_export changed it; commit the result"
 
 echo "[lottery_fastai] 2/5 notebooks clean (nbdev_clean)"
 before=$(find nbs -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' -exec sha256sum {} + | sort)
