@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# README command 1: set up `.venv/` and run the main job on the embedded MNIST-5k data.
-# Extra arguments go to `lottery_fastai draw` (see `lottery_fastai draw --help`).
+# README command 1: set up `.venv/` and run the main job: draw lottery tickets with IMP on the embedded MNIST-5k digits.
+# Extra arguments go to the job (see `.venv/bin/lottery_fastai draw --help`).
 source "$(dirname "$0")/env.sh"
-lottery_fastai train --path runs/main "$@"
+exec lottery_fastai draw --path runs/main "$@"
