@@ -101,7 +101,8 @@ def draw(data:str='mnist5k',        # Data set: one of `lottery_fastai.data.DATA
     bad = [c for c in kinds if c not in CONTROLS]
     if bad: raise ValueError(f"`controls` must be a comma-separated subset of {list(CONTROLS)} (or ''), got {bad}")
     if lr is None: lr = 3e-3 if schedule == 'one_cycle' else 0.1
-    dls = get_dls(data, bs=bs, seed=seed, path=data_path, **({'n': n} if n else {}))
+    try: dls = get_dls(data, bs=bs, seed=seed, path=data_path, **({'n': n} if n else {}))
+    except ValueError as e: raise ValueError(str(e).replace('`name`', '`data`')) from None
     xb = dls.one_batch()[0]; n_in = xb.shape[1]
     kw = {'img_size': xb.shape[-1]} if 'img_size' in inspect.signature(MODELS.get(arch, lambda: 0)).parameters else {}
     try: model = get_model(arch, n_in=n_in, n_out=dls.c, seed=seed, **kw)
@@ -155,7 +156,7 @@ def bench(archs:str='resnet20,lenet300', # Comma-separated models: keys of `BENC
     write_atomic(path/'bench.csv', df.to_csv(index=False))
     with pd.option_context('display.float_format', '{:.3f}'.format, 'display.width', 200):
         print(f'{hw}, torch {torch.__version__}, batch {bs}, {steps} steps x {reps} interleaved repetitions, {sparsity:.0%} masked')
-        print(df[['arch', 'variant', 'step_ms', 'ratio_to_dense', 'min_ratio']].to_string(index=False))
+        print(df[['arch', 'variant', 'step_ms', 'ratio_to_dense', 'min_ratio', 'upkeep_ms', 'upkeep_share']].to_string(index=False, na_rep=''))
     return df
 
 # %% ../nbs/10_cli.ipynb #45409366

@@ -1,0 +1,119 @@
+"Drawing tickets end to end: the `draw` job on the embedded digits, resuming after a real kill, bad input, and properties of `prune`."
+import json, os, signal, subprocess, sys, time
+from pathlib import Path
+import pandas as pd, pytest, torch
+from hypothesis import given, settings, strategies as st
+
+from lottery_fastai.draw import Ticket
+from lottery_fastai.masks import prune, full_masks, LayerCollapseError, CRITERIA
+from lottery_fastai.models import get_model
+
+CLI = str(Path(sys.executable).parent/'lottery_fastai')
+QUICK = ['--rounds', '3', '--epochs', '2', '--n', '1200', '--bs', '64', '--seed', '3']
+
+def run(*args, **kw): return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=900, **kw)
+
+def tickets(path): return [Ticket.load(p) for p in sorted((Path(path)/'tickets').glob('round_*.safetensors'))]
+
+def test_imp_end_to_end(tmp_path):
+    r = run('draw', *QUICK, '--controls', 'reinit,random_mask', '--path', str(tmp_path/'run'))
+    assert r.returncode == 0, r.stderr
+    run_dir = tmp_path/'run'
+    assert {p.name for p in run_dir.iterdir()} >= {'config.json', 'history.csv', 'log.txt', 'tickets', 'dense.safetensors', 'controls.csv', 'accuracy_vs_sparsity.png'}
+    hist = pd.read_csv(run_dir/'history.csv')
+    assert list(hist['round']) == [0, 1, 2, 3]
+    ts = tickets(run_dir)
+    n_total = sum(m.numel() for m in ts[0].masks.values())
+    kept = n_total
+    for t,row in zip(ts, hist.itertuples()):
+        n_kept = int(sum(m.sum() for m in t.masks.values()))
+        assert n_kept == kept == row.kept                       # exact counts: 20% of the remaining, rounded, per round
+        kept -= round(0.2*kept)
+        assert abs(row.sparsity - (1 - n_kept/n_total)) < 1e-12
+    for a,b in zip(ts, ts[1:]): assert all((b.masks[k] <= a.masks[k]).all() for k in a.masks)   # nested
+    init = get_model('lenet300', n_in=1, n_out=10, seed=3).state_dict()
+    for t in ts:
+        for k,v in init.items(): assert torch.equal(t.state[k], v), k                           # rewound to the initialisation, bit for bit
+    assert hist.test_acc.iloc[0] > 0.7 and hist.test_acc.iloc[-1] > 0.7, hist              # it learns (chance is 0.1) on 960 training digits in 2 epochs
+    ctl = pd.read_csv(run_dir/'controls.csv')
+    assert sorted(zip(ctl['round'], ctl.control)) == sorted((r_, c) for r_ in (1, 2, 3) for c in ('random_mask', 'reinit'))
+    assert 'reinit_test_acc' in r.stdout and 'run folder' in r.stdout
+    cfg = json.loads((run_dir/'config.json').read_text())
+    assert cfg['seed'] == 3 and cfg['rounds'] == 3 and cfg['arch'] == 'lenet300'
+
+def test_resume_after_kill_matches_uninterrupted(tmp_path):
+    args = ['draw', '--rounds', '3', '--epochs', '3', '--n', '3000', '--bs', '64', '--seed', '3', '--controls', '']   # rounds of ~1.5 s: time to kill one
+    ref = run(*args, '--path', str(tmp_path/'ref'))
+    assert ref.returncode == 0, ref.stderr
+    # the same draw, killed with SIGKILL once round 1 is finished and round 2 is training, then started again
+    p = subprocess.Popen([CLI, *args, '--path', str(tmp_path/'run')], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    hist = tmp_path/'run'/'history.csv'
+    deadline = time.time() + 600
+    while time.time() < deadline and p.poll() is None:
+        if hist.exists() and len(hist.read_text().splitlines()) >= 2: break   # header + round 0: round 1 is training
+        time.sleep(0.02)
+    assert p.poll() is None, 'the draw finished before it could be killed'
+    p.send_signal(signal.SIGKILL); p.wait()
+    assert len(pd.read_csv(hist)) < 4                                            # it really stopped before the end
+    res = run(*args, '--path', str(tmp_path/'run'))
+    assert res.returncode == 0, res.stderr
+    assert 'resuming after round' in (tmp_path/'run'/'log.txt').read_text()
+    pd.testing.assert_frame_equal(pd.read_csv(hist), pd.read_csv(tmp_path/'ref'/'history.csv'))
+    for a,b in zip(tickets(tmp_path/'run'), tickets(tmp_path/'ref'), strict=True):
+        for k in a.masks: assert torch.equal(a.masks[k], b.masks[k]), k
+        for k in a.state: assert torch.equal(a.state[k], b.state[k]), k
+    assert not list((tmp_path/'run').rglob('*.tmp'))
+
+@pytest.mark.parametrize('args,msg', [
+    (['--rate', '1.5'], '`rate` must be in [0, 1)'), (['--rate', '-0.1'], '`rate` must be in [0, 1)'),
+    (['--rounds', '0'], '`rounds` must be'), (['--criterion', 'snip'], '`criterion` must be one of'),
+    (['--epochs', '0'], '`n_epoch` must be a positive int'), (['--rewind_epoch', '9', '--epochs', '2'], 'outside the'),
+    (['--schedule', 'cosine'], '`schedule` must be one of'), (['--controls', 'late_reset'], '`controls` must be'),
+    (['--data', 'svhn'], '`data` must be one of'), (['--arch', 'resnet7'], '`arch` must be one of')])
+def test_bad_input_writes_nothing(tmp_path, args, msg):
+    r = run('draw', '--n', '200', *args, '--path', str(tmp_path/'bad'))
+    assert r.returncode != 0 and msg in r.stderr, r.stderr[-2000:]
+    assert not (tmp_path/'bad').exists()
+
+def test_other_settings_in_same_folder_refused(tmp_path):
+    assert run('draw', '--rounds', '1', '--epochs', '1', '--n', '300', '--controls', '', '--path', str(tmp_path/'run')).returncode == 0
+    before = {p: p.read_bytes() for p in (tmp_path/'run').rglob('*') if p.is_file()}
+    r = run('draw', '--rounds', '1', '--epochs', '1', '--n', '300', '--controls', '', '--rate', '0.5', '--path', str(tmp_path/'run'))
+    assert r.returncode != 0 and 'other settings' in r.stderr and 'rate' in r.stderr
+    assert before == {p: p.read_bytes() for p in (tmp_path/'run').rglob('*') if p.is_file()}
+
+# -- properties of `prune` over random shapes and weights
+shapes = st.lists(st.tuples(st.integers(1, 12), st.integers(1, 12)), min_size=1, max_size=4)
+
+@settings(max_examples=60, deadline=None)
+@given(shapes=shapes, rate=st.floats(0, 0.95), rounds=st.integers(1, 4), seed=st.integers(0, 2**16), ties=st.booleans())
+def test_imp_counts_nesting_and_order(shapes, rate, rounds, seed, ties):
+    g = torch.Generator().manual_seed(seed)
+    ws = {f'w{i}': torch.randn(s, generator=g) for i,s in enumerate(shapes)}
+    if ties: ws = {k: w.round() for k,w in ws.items()}                    # many equal magnitudes
+    masks = full_masks(ws)
+    for _ in range(rounds):
+        left = int(sum(m.sum() for m in masks.values()))
+        new = prune(ws, masks, rate=rate, allow_collapse=True)
+        assert int(sum(m.sum() for m in new.values())) == left - round(rate*left)   # exact count
+        assert all((new[k] <= masks[k]).all() for k in ws)                          # nothing comes back
+        kept = torch.cat([ws[k][new[k]].abs() for k in ws]); dropped = torch.cat([ws[k][masks[k] & ~new[k]].abs() for k in ws])
+        if len(kept) and len(dropped): assert dropped.max() <= kept.min()          # global magnitude order
+        again = prune(ws, masks, rate=rate, allow_collapse=True)
+        assert all(torch.equal(new[k], again[k]) for k in ws)                       # deterministic, ties included
+        masks = new
+
+@settings(max_examples=60, deadline=None)
+@given(shapes=shapes, sparsity=st.floats(0, 0.99), seed=st.integers(0, 2**16), criterion=st.sampled_from(['global_magnitude', 'layer_magnitude', 'random']))
+def test_one_shot_reaches_target(shapes, sparsity, seed, criterion):
+    g = torch.Generator().manual_seed(seed)
+    ws = {f'w{i}': torch.randn(s, generator=g) for i,s in enumerate(shapes)}
+    n = sum(w.numel() for w in ws.values())
+    try: new = prune(ws, sparsity=sparsity, criterion=criterion, seed=seed)
+    except LayerCollapseError as e:                                   # refused only when some tensor really would be emptied
+        new = prune(ws, sparsity=sparsity, criterion=criterion, seed=seed, allow_collapse=True)
+        assert any(not m.any() for m in new.values()) and str(e)
+        return
+    kept = int(sum(m.sum() for m in new.values()))
+    if CRITERIA[criterion][1] == 'global': assert kept == n - round(sparsity*n)
+    else: assert all(int(m.sum()) == m.numel() - round(sparsity*m.numel()) for m in new.values())   # layer-wise: every tensor at the target
