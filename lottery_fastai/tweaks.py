@@ -166,7 +166,8 @@ class DistillCallback(Callback):
             raise ValueError(f"`teacher` gives outputs of shape {tuple(self.t_out.shape[1:])} but the model {tuple(self.pred.shape[1:])}: it must have the same number of classes")
     def after_loss(self):
         if not self.training: return
-        self.learn.loss_grad = kd_loss(self.pred, self.t_out, self.yb[0].as_subclass(torch.Tensor), self.T, self.alpha)
+        soft = F.kl_div(F.log_softmax(self.pred.float()/self.T, -1), F.log_softmax(self.t_out.float()/self.T, -1), reduction='batchmean', log_target=True)
+        self.learn.loss_grad = self.alpha*self.T**2*soft + (1 - self.alpha)*self.loss_grad   # the hard term is the learner's own loss: label smoothing composes
         self.learn.loss = self.loss_grad.detach().clone()
 
 @patch
