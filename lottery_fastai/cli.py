@@ -121,7 +121,7 @@ def draw(data:str='mnist5k',        # Data set: one of `lottery_fastai.data.DATA
         import matplotlib.pyplot as plt
         ax = res.plot(controls=ctl); ax.set_title(f'{arch} on {data}: IMP, rewind {rewind} to iteration {res.tickets[-1].meta["rewind_iter"]}, with controls')
         ax.figure.savefig(Path(path)/'accuracy_vs_sparsity.png', dpi=120, bbox_inches='tight'); plt.close(ax.figure)
-    cols = ['round', 'sparsity', 'train_acc', 'valid_acc', 'test_acc'] + [c for c in hist if c.endswith('_test_acc') and c != 'test_acc' and c != 'train_acc' and c != 'valid_acc']
+    cols = ['round', 'sparsity', 'train_acc', 'valid_acc', 'test_acc'] + [c for c in hist if c.endswith('_test_acc')]   # the controls'
     with pd.option_context('display.float_format', '{:.4f}'.format, 'display.width', 200): print(hist[cols].to_string(index=False))
     print(f'run folder: {path}')
     return hist
