@@ -123,31 +123,28 @@ def bench_mask_upkeep(model:nn.Module,        # The dense model (its weights are
     torch.manual_seed(seed)
     model = model.to(device)
     masks = prune(prunable(model), full_masks(prunable(model)), sparsity=sparsity)
-    init = copy.deepcopy(model.state_dict())
     x, y = torch.randn(x_shape[0]*steps, *x_shape[1:], device=device), torch.randint(0, n_out, (x_shape[0]*steps,), device=device)
     ds = TensorDataset(x, y)
     dls = DataLoaders(TensorDL(ds, bs=x_shape[0], shuffle=False, device=device), TensorDL(TensorDataset(x[:2], y[:2]), bs=2, device=device), device=device)
     sync = torch.cuda.synchronize if device == 'cuda' else None
+    median = lambda ts: sorted(ts)[len(ts)//2]
     def run(variant):
-        m = copy.deepcopy(model); m.load_state_dict(init)
-        cbs = [StepTimer(sync)]
-        if variant == 'MaskCallback': cbs.append(MaskCallback(masks))
-        if variant == 'empty callback': cbs.append(Callback())   # fastai's own cost of one more callback: the floor for any callback
+        "Train a copy of `model` for `steps` steps as `variant`; the median step time and the extra callbacks"
+        m = copy.deepcopy(model)   # `model` itself is never trained: every variant starts from its weights
+        extra = {'MaskCallback': [MaskCallback(masks)], 'timed MaskCallback': [_TimedMaskCallback(masks, sync)],
+                 'empty callback': [Callback()]}.get(variant, [])   # an empty callback: fastai's own cost of one more callback, the floor for any
         if variant == 'torch prune hooks': _torch_prune(m, masks)
-        learn = Learner(dls, m, loss_func=ds.loss_func, opt_func=partial(SGD, mom=0.9), cbs=cbs)
+        timer = StepTimer(sync)
+        learn = Learner(dls, m, loss_func=ds.loss_func, opt_func=partial(SGD, mom=0.9), cbs=[timer, *extra])
         with learn.no_bar(), learn.no_logging(): learn.fit(1, 0.01, wd=1e-4)
-        return sorted(cbs[0].times[warmup:])[(steps - warmup)//2]
+        return median(timer.times[warmup:]), extra
     variants = ['dense', 'empty callback', 'MaskCallback', 'torch prune hooks']
     times = {v: [] for v in variants}
     rng = random.Random(seed)
     for _ in range(reps):
-        for v in rng.sample(variants, len(variants)): times[v].append(run(v))
-    med = {v: sorted(t)[len(t)//2] for v,t in times.items()}
-    # the callback's own work, timed from inside (less noisy than a difference of two step times)
-    tm = _TimedMaskCallback(masks, sync); m = copy.deepcopy(model); m.load_state_dict(init)
-    learn = Learner(dls, m, loss_func=ds.loss_func, opt_func=partial(SGD, mom=0.9), cbs=tm)
-    with learn.no_bar(), learn.no_logging(): learn.fit(1, 0.01, wd=1e-4)
-    own = sorted(tm.times[warmup:])[(steps - warmup)//2]
+        for v in rng.sample(variants, len(variants)): times[v].append(run(v)[0])
+    med = {v: median(t) for v,t in times.items()}
+    own = median(run('timed MaskCallback')[1][0].times[warmup:])   # the callback's own work, timed from inside (less noisy than a difference of two step times)
     return pd.DataFrame({'variant': variants, 'step_ms': [1e3*med[v] for v in variants], 'ratio_to_dense': [med[v]/med['dense'] for v in variants],
                          'min_ratio': [min(times[v])/max(times['dense']) for v in variants],
                          'upkeep_ms': [float('nan'), float('nan'), 1e3*own, float('nan')], 'upkeep_share': [float('nan'), float('nan'), own/med['dense'], float('nan')],

@@ -14,7 +14,7 @@ import copy
 from functools import partial
 from fastai.learner import Learner
 from fastai.optimizer import SGD
-from fastai.callback.core import Callback
+from .callbacks import StepTimer
 from fastai.callback.progress import ProgressCallback   # `Learner.no_bar`
 from fastprogress.fastprogress import progress_bar
 
@@ -92,18 +92,12 @@ def gradinit(self:Learner, masks:dict=None, n_iter:int=180, **kwargs)->Learner:
     self.gradinit_scales = gradinit(self.model, self.dls.train, masks=masks, n_iter=n_iter, **kwargs); return self
 
 # %% ../nbs/06_gradinit.ipynb #068d0532
-class _StepTimes(Callback):
-    def before_fit(self): self.times = []
-    def before_batch(self): self.t = time.perf_counter()
-    def after_batch(self):
-        if self.training: self.times.append(time.perf_counter() - self.t)
-
 def gradinit_cost(model:nn.Module, dls, n_iter:int=180, steps:int=10, run_steps:int=182*352)->dict:
     "Seconds per GradInit iteration and per training step (same model and batches), and GradInit's share of a `run_steps`-step run"
     m = copy.deepcopy(model)
     t0 = time.perf_counter(); gradinit(m, dls.train, n_iter=steps, show=False); t_gi = (time.perf_counter() - t0)/steps
     learn = Learner(dls, copy.deepcopy(model), opt_func=partial(SGD, mom=0.9))
-    timer = _StepTimes()
+    timer = StepTimer()
     with learn.no_bar(), learn.no_logging(): learn.fit(1, 0.01, cbs=timer)
     t_step = sorted(timer.times)[len(timer.times)//2]
     return dict(sec_per_iter=t_gi, sec_per_step=t_step, iter_per_step=t_gi/t_step, n_iter=n_iter, run_steps=run_steps,

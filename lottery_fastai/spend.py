@@ -13,9 +13,8 @@ from fastai.metrics import accuracy
 from fastai.callback.progress import ProgressCallback
 from fastai.imports import noop
 from .data import reseed
-from .models import get_model
 from .callbacks import MaskCallback, SkipToIter
-from .draw import Ticket, evaluate, eval_dls, _fit_kwargs
+from .draw import Ticket, score, _fit_kwargs
 from .tweaks import swap_activation, inject_skips, conv_units, smoothing_loss, DistillCallback, activation_sparsity, ACTIVATIONS
 from .gradinit import gradinit
 
@@ -67,11 +66,8 @@ def spend(ticket:Ticket, dls, recipe='vanilla',
     "Retrain `ticket` on `dls` with the tweaks of `recipe`: exact mask, schedule replayed from the ticket's rewind point"
     r = get_recipe(recipe)
     fkw = _fit_kwargs(fit, n_epoch, lr, fit_kwargs)
-    if lr is not None: fkw['lr' if fit in ('fit', 'fit_step') else 'lr_max'] = lr
     if r.distill and teacher is None: raise ValueError(f"recipe {r.name!r} distils: pass the dense model as `teacher`")
-    if 'arch' not in ticket.meta: raise ValueError("`ticket` needs meta['arch'] (and 'n_in', 'n_out') to build its model")
-    model = get_model(ticket.meta['arch'], n_in=ticket.meta.get('n_in', 3), n_out=ticket.meta.get('n_out', 10), **ticket.meta.get('model_kwargs', {}))
-    ticket.apply(model)
+    model = ticket.apply(ticket.build_model())
     if r.act: swap_activation(model, r.act)
     if r.skips:
         if not conv_units(model): raise ValueError(f"recipe {r.name!r} injects skips, but {ticket.meta['arch']!r} has no convolution unit to inject into: use a recipe without `skips`")
@@ -84,7 +80,7 @@ def spend(ticket:Ticket, dls, recipe='vanilla',
     reseed(seed, dls)
     if quiet: learn.logger = noop; learn.remove_cb(ProgressCallback)
     getattr(learn, fit)(n_epoch, cbs=[MaskCallback(ticket.masks), SkipToIter(ticket.meta.get('rewind_iter', 0)), *extra, *(cbs or [])], reset_opt=True, **fkw)
-    scores = {f'{p}_{m}': v for p,dl in eval_dls(dls).items() for m,v in zip(('loss', 'acc'), evaluate(learn.model, dl))}
+    scores = score(learn.model, dls)
     acts = [m for m in model.modules() if isinstance(m, tuple(set(ACTIVATIONS.values())))]
     if acts: scores['act_zeros'] = float(activation_sparsity(model, dls.valid, n_batches=2).zeros.mean())
     return learn, scores
