@@ -199,10 +199,17 @@ def _start_run(path, config):
 
 # %% ../nbs/04_draw.ipynb #b790f4c6
 class DrawResult:
-    "What `Learner.draw` returns: the `tickets` of every round, the `history` DataFrame, the run folder `path`"
-    def __init__(self, tickets, history, path=None): store_attr()
+    "What `Learner.draw` returns: the `tickets` of every round, the `history` DataFrame, the run folder `path` and the draw's `config`"
+    def __init__(self, tickets, history, path=None, config=None): store_attr()
     def __repr__(self): return f"DrawResult({len(self.tickets)} rounds, final sparsity {self.history.sparsity.iloc[-1]:.2%})\n{self.history}"
     def plot(self, ax=None, controls=None): return plot_history(self.history, ax=ax, controls=controls)
+    @classmethod
+    def load(cls, path)->'DrawResult':
+        "Read the finished rounds of the draw in the run folder `path`"
+        path = Path(path)
+        if not (path/'config.json').exists() or not (path/'history.csv').exists(): raise ValueError(f"`path` {path} holds no draw (config.json and history.csv are missing): run a draw there first")
+        hist = pd.read_csv(path/'history.csv')
+        return cls([Ticket.load(path/'tickets'/f'round_{r:02d}.safetensors') for r in hist['round']], hist, path, json.loads((path/'config.json').read_text()))
 
 def _save_plot(res, controls=None):
     "Write `accuracy_vs_sparsity.png` to the draw's run folder (with the controls' curves when given)"
@@ -302,7 +309,7 @@ def draw(self:Learner,
                 if old.name != f'trained_{r:02d}.safetensors': old.unlink()
         log(path, f"round {r} done: " + ', '.join(f'{k_} {v:.4f}' for k_,v in row.items() if isinstance(v, float)), verbose)
     hist = pd.DataFrame(history)
-    res = DrawResult(tickets, hist, path)
+    res = DrawResult(tickets, hist, path, config)
     if path is not None: _save_plot(res)
     return res
 

@@ -7,11 +7,11 @@ __all__ = ['VGG16', 'MOBILENET', 'MODELS', 'PadShortcut', 'BasicBlock', 'CifarRe
            'resnet34_cifar', 'ConvBN', 'VGG', 'vgg16_bn', 'DepthwiseSeparable', 'MobileNet', 'LeNet', 'ConvNet',
            'get_model']
 
-# %% ../nbs/01_models.ipynb #ab44f2b0
+# %% ../nbs/01_models.ipynb #42a7e7c8
 import torch, torch.nn as nn, torchvision
 from fastcore.basics import store_attr
 
-# %% ../nbs/01_models.ipynb #84ffb603
+# %% ../nbs/01_models.ipynb #8ca5611f
 class PadShortcut(nn.Module):
     "He et al.'s option A shortcut: subsample by `stride` and zero-pad the channels up to `nf` (no parameters)"
     def __init__(self, ni, nf, stride): super().__init__(); store_attr()
@@ -36,7 +36,7 @@ class BasicBlock(nn.Module):
         out = self.act1(self.bn1(self.conv1(x)))
         return self.act2(self.bn2(self.conv2(out)) + self.shortcut(x))
 
-# %% ../nbs/01_models.ipynb #38a1dfb8
+# %% ../nbs/01_models.ipynb #ca3a04c5
 class CifarResNet(nn.Module):
     "ResNet for 32x32 images: 3x3 stem, stages of `BasicBlock`s, global average pooling, one linear layer"
     def __init__(self, layers:list,        # Number of blocks per stage
@@ -65,7 +65,7 @@ def resnet_cifar(depth:int=20, n_in:int=3, n_out:int=10, width:int=16, **kwargs)
 def resnet18_cifar(n_in=3, n_out=10, **kwargs): "ResNet-18 with a 3x3 stem and no max-pool" ; return CifarResNet([2,2,2,2], [64,128,256,512], n_in, n_out, **kwargs)
 def resnet34_cifar(n_in=3, n_out=10, **kwargs): "ResNet-34 with a 3x3 stem and no max-pool" ; return CifarResNet([3,4,6,3], [64,128,256,512], n_in, n_out, **kwargs)
 
-# %% ../nbs/01_models.ipynb #ec366f7d
+# %% ../nbs/01_models.ipynb #65f690da
 VGG16 = [64, 64, 'M', 128, 128, 'M', 256, 256, 256, 'M', 512, 512, 512, 'M', 512, 512, 512, 'M']
 
 class ConvBN(nn.Sequential):
@@ -87,7 +87,7 @@ class VGG(nn.Module):
 
 def vgg16_bn(n_in=3, n_out=10, **kwargs): "VGG-16 with BatchNorm, CIFAR variant"; return VGG(VGG16, n_in, n_out, **kwargs)
 
-# %% ../nbs/01_models.ipynb #0cd82e6f
+# %% ../nbs/01_models.ipynb #e1727be5
 class DepthwiseSeparable(nn.Module):
     "MobileNet unit: a 3x3 depthwise `ConvBN` then a 1x1 pointwise `ConvBN`"
     def __init__(self, ni, nf, stride=1, act_cls=nn.ReLU):
@@ -109,7 +109,7 @@ class MobileNet(nn.Module):
         self.pool,self.fc = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten()), nn.Linear(ni, n_out)
     def forward(self, x): return self.fc(self.pool(self.blocks(self.stem(x))))
 
-# %% ../nbs/01_models.ipynb #238c709d
+# %% ../nbs/01_models.ipynb #b60e3054
 class LeNet(nn.Sequential):
     "Fully connected net on flattened images: `sizes` hidden units with activations, then `n_out` logits (LeNet-300-100 by default)"
     def __init__(self, n_in:int=1, n_out:int=10, sizes=(300, 100), img_size:int=28, act_cls=nn.ReLU):
@@ -129,9 +129,9 @@ class ConvNet(nn.Module):
         self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(n_flat, 256), act_cls(), nn.Linear(256, 256), act_cls(), nn.Linear(256, n_out))
     def forward(self, x): return self.classifier(self.features(x))
 
-# %% ../nbs/01_models.ipynb #f694e52d
+# %% ../nbs/01_models.ipynb #03c9a9b9
 MODELS = {
-    'resnet20': lambda **kw: resnet_cifar(20, **kw),   'resnet32': lambda **kw: resnet_cifar(32, **kw),
+    'resnet8': lambda **kw: resnet_cifar(8, **kw),     'resnet20': lambda **kw: resnet_cifar(20, **kw),   'resnet32': lambda **kw: resnet_cifar(32, **kw),
     'resnet44': lambda **kw: resnet_cifar(44, **kw),   'resnet56': lambda **kw: resnet_cifar(56, **kw),
     'resnet110': lambda **kw: resnet_cifar(110, **kw), 'resnet18': resnet18_cifar, 'resnet34': resnet34_cifar,
     'vgg16': vgg16_bn, 'mobilenet': MobileNet, 'lenet300': LeNet,
