@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# README command 1: set up `.venv/` and run the main job: draw lottery tickets with IMP on the embedded MNIST-5k digits.
-# Extra arguments go to the job (see `.venv/bin/lottery_fastai draw --help`).
+# README command 1: set up `.venv/` and run the main job on the embedded MNIST-5k digits: draw lottery tickets
+# of a small ResNet with IMP, then spend them with vanilla and AT+TRT, and print the comparison.
+# `--full` runs the full-scale setting (for a GPU); see `.venv/bin/lottery_fastai main --help`.
 source "$(dirname "$0")/env.sh"
-exec lottery_fastai draw --path runs/main "$@"
+exec lottery_fastai main "$@"
