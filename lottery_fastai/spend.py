@@ -76,6 +76,7 @@ def spend(ticket:Ticket, dls, recipe='vanilla',
     r = get_recipe(recipe)
     fkw = _fit_kwargs(fit, n_epoch, lr, fit_kwargs)
     if r.distill and teacher is None: raise ValueError(f"recipe {r.name!r} distils: pass the dense model as `teacher`")
+    reseed(seed, dls)   # first: the new tensors of the tweaks (the jumps) are drawn from the seeded generator too
     model = ticket.apply(ticket.build_model())
     if r.act: swap_activation(model, r.act)
     if r.skips:
