@@ -19,7 +19,7 @@ from safetensors.torch import save_file
 from .data import get_dls, DATASETS
 from .models import get_model, MODELS
 from .draw import papers_sgd, CONTROLS, DrawResult, write_atomic, log
-from .spend import spend_draw, RECIPES, SpendResult, _check_recipes
+from .spend import spend_draw, RECIPES, SpendResult, _check_recipes, _check_budget
 from .masks import CRITERIA
 from .callbacks import bench_mask_upkeep
 
@@ -88,6 +88,7 @@ def draw(data:str='mnist5k',        # Data set: one of `lottery_fastai.data.DATA
          controls:str='reinit',     # Comma-separated controls to train for each ticket (keys of `CONTROLS`), or '' for none
          spend:str='',              # Comma-separated recipes (keys of `RECIPES`) to spend every ticket with after the draw, or '' for none
          gradinit_iters:int=None,   # Iterations of re-scaling for the spending recipes that re-scale (default: the recipe's, 180)
+         gradinit_budget:float=0.03, # Share of each spend's training that re-scaling may cost (caps its iterations)
          width:int=None,            # Channels of the first stage of a CIFAR ResNet (resnet8/20/...; default: the model's, 16)
          bs:int=128,                # Batch size
          n:int=None,                # Use only the first `n` training items (a quick look)
@@ -101,6 +102,7 @@ def draw(data:str='mnist5k',        # Data set: one of `lottery_fastai.data.DATA
     bad = [c for c in kinds if c not in CONTROLS]
     if bad: raise ValueError(f"`controls` must be a comma-separated subset of {list(CONTROLS)} (or ''), got {bad}")
     recipes = _recipes(spend)
+    _check_budget(gradinit_budget)
     if lr is None: lr = 3e-3 if schedule == 'one_cycle' else 0.1
     try: dls = get_dls(data, bs=bs, seed=seed, path=data_path, **({'n': n} if n else {}))
     except ValueError as e: raise ValueError(str(e).replace('`name`', '`data`')) from None
@@ -127,16 +129,16 @@ def draw(data:str='mnist5k',        # Data set: one of `lottery_fastai.data.DATA
     cols = ['round', 'sparsity', 'train_acc', 'valid_acc', 'test_acc'] + [c for c in hist if c.endswith('_test_acc')]   # the controls'
     with pd.option_context('display.float_format', '{:.4f}'.format, 'display.width', 200): print(hist[cols].to_string(index=False))
     print(f'run folder: {path}')
-    if recipes: _spend(res, dls, recipes, None, gradinit_iters, fit)
+    if recipes: _spend(res, dls, recipes, None, gradinit_iters, gradinit_budget, fit)
     return hist
 
 # %% ../nbs/10_cli.ipynb #e04ebd86
 def _pct(m, sd): return f'{100*m:.2f}' + (f' ± {100*sd:.2f}' if sd == sd else '')   # sd is NaN for one seed
 
-def _spend(res, dls, recipes, seeds, gradinit_iters, fit):
+def _spend(res, dls, recipes, seeds, gradinit_iters, gradinit_budget, fit):
     "Spend `res` with `recipes` and print the comparison"
     print(f"spending {len(res.tickets) - 1} tickets with {', '.join(r.name for r in recipes)}", flush=True)
-    sp = spend_draw(res, dls, recipes, seeds=seeds, gradinit_iters=gradinit_iters, opt_func=papers_sgd if fit == 'fit_step' else None, verbose=True)
+    sp = spend_draw(res, dls, recipes, seeds=seeds, gradinit_iters=gradinit_iters, gradinit_budget=gradinit_budget, opt_func=papers_sgd if fit == 'fit_step' else None, verbose=True)
     summ = sp.summary()
     tab = pd.DataFrame({r: [_pct(m, sd) for m,sd in zip(summ['mean'][r], summ['std'][r])] for r in summ['mean'].columns},
                        index=pd.MultiIndex.from_tuples(summ.index, names=['round', 'sparsity']))
@@ -147,7 +149,8 @@ def _spend(res, dls, recipes, seeds, gradinit_iters, fit):
             print('\nshare of exact zeros after the activations, per stage (mean over rounds; the paper: ReLU 29-66%, Swish < 0.4%):')
             print(sp.act_table().to_string())
         gi = sp.history[sp.history.gradinit_s > 0]
-        if len(gi): print(f"\nre-scaling (GradInit) cost {gi.gradinit_s.sum():.1f} s for {gi.train_s.sum():.1f} s of the training it preceded: {gi.gradinit_s.sum()/gi.train_s.sum():.1%}")
+        if len(gi): print(f"\nre-scaling (GradInit, {gi.gradinit_iters.min()}-{gi.gradinit_iters.max()} iterations a ticket) cost {gi.gradinit_s.sum():.1f} s for {gi.train_s.sum():.1f} s of the training it preceded: {gi.gradinit_s.sum()/gi.train_s.sum():.1%}"
+                          + (f" (budget {gradinit_budget:.0%})" if gradinit_budget is not None else ''))
     print(f'results: {sp.path}')
     return sp
 
@@ -155,6 +158,7 @@ def spend(path:str='runs/draw',        # Run folder of a finished draw
           recipes:str='vanilla,AT+TRT', # Comma-separated recipes: keys of `lottery_fastai.spend.RECIPES`
           seeds:str=None,              # Comma-separated spending seeds, e.g. '0,1,2' (default: the draw's seed)
           gradinit_iters:int=None,     # Iterations of re-scaling for the recipes that re-scale (default: the recipe's, 180)
+          gradinit_budget:float=0.03,  # Share of each spend's training that re-scaling may cost (caps its iterations)
           data_path:str=None,          # Local folder of the data, if the draw used one
          )->SpendResult:
     "Spend every ticket of a finished draw with each recipe; print test accuracy per round and recipe, activation zeros and re-scaling cost"
@@ -162,10 +166,11 @@ def spend(path:str='runs/draw',        # Run folder of a finished draw
     if not rs or any(r not in RECIPES for r in rs): raise ValueError(f"`recipes` must be a comma-separated subset of {list(RECIPES)}, got {recipes!r}")
     try: seeds = None if seeds in (None, '') else [int(x) for x in str(seeds).split(',')]
     except ValueError: raise ValueError(f"`seeds` must be comma-separated ints, got {seeds!r}") from None
+    _check_budget(gradinit_budget)
     res = DrawResult.load(path)
     c = res.config
     dls = get_dls(c['data'], bs=c['bs'], seed=c['seed'], path=data_path, **({'n': c['n']} if c.get('n') else {}))
-    return _spend(res, dls, [RECIPES[r] for r in rs], seeds, gradinit_iters, c['fit'])
+    return _spend(res, dls, [RECIPES[r] for r in rs], seeds, gradinit_iters, gradinit_budget, c['fit'])
 
 # %% ../nbs/10_cli.ipynb #4327cb39
 BENCH_MODELS = {'resnet20': dict(n_in=3, x=(3, 32, 32)), 'lenet300': dict(n_in=1, x=(1, 28, 28))}
@@ -201,8 +206,8 @@ def bench(archs:str='resnet20,lenet300', # Comma-separated models: keys of `BENC
     return df
 
 # %% ../nbs/10_cli.ipynb #ce6dc3b7
-MAIN = dict(arch='resnet8', width=8, rounds=5, rate=0.4, epochs=5, lr=1e-2, controls='reinit', spend='vanilla,AT+TRT', gradinit_iters=10)
-MAIN_FULL = dict(arch='resnet20', width=16, rounds=10, rate=0.2, epochs=30, lr=1e-2, controls='reinit', spend='vanilla,AT,TRT,AT+TRT', gradinit_iters=180)
+MAIN = dict(arch='resnet8', width=8, rounds=5, rate=0.4, epochs=5, lr=1e-2, controls='reinit', spend='vanilla,AT+TRT')
+MAIN_FULL = dict(arch='resnet20', width=16, rounds=10, rate=0.2, epochs=30, lr=1e-2, controls='reinit', spend='vanilla,AT,TRT,AT+TRT')
 
 def main_job(full:bool=False,      # The full-scale run (`MAIN_FULL`: hours on a CPU, for a GPU) instead of the 5-minute one (`MAIN`)
              data:str='mnist5k',   # Data set: one of `lottery_fastai.data.DATASETS`

@@ -19,7 +19,7 @@ from .callbacks import MaskCallback, SkipToIter
 from fastprogress.fastprogress import progress_bar
 from .draw import Ticket, DrawResult, score, state_copy, papers_sgd, write_atomic, log, _fit_kwargs, _read_safetensors, _write_safetensors
 from .tweaks import swap_activation, inject_skips, conv_units, smoothing_loss, DistillCallback, activation_sparsity, ACTIVATIONS
-from .gradinit import gradinit
+from .gradinit import gradinit, n_iter_for
 
 # %% ../nbs/07_spend.ipynb #179bc5f7
 class Recipe:
@@ -32,7 +32,7 @@ class Recipe:
                  distill:bool=False,        # Knowledge distillation from the dense round-0 model
                  T:float=5., alpha:float=0.9, # Distillation temperature and weight of the soft term
                  gradinit:bool=False,       # Layer-wise re-scaled initialisation
-                 gradinit_iters:int=180,    # Its iterations
+                 gradinit_iters:int=180,    # Its iterations, at most (a spend caps them to its budget)
                 ):
         store_attr()
         if act is not None and act not in ACTIVATIONS: raise ValueError(f"`act` must be one of {list(ACTIVATIONS)} or None, got {act!r}")
@@ -64,11 +64,15 @@ def get_recipe(recipe)->Recipe:
     raise ValueError(f"`recipe` must be one of {list(RECIPES)}, a dict of `Recipe` settings, or a `Recipe`, got {recipe!r}")
 
 # %% ../nbs/07_spend.ipynb #d6c2819d
+def _check_budget(b):
+    if b is not None and (isinstance(b, bool) or not isinstance(b, (int, float)) or not 0 < b <= 1): raise ValueError(f"`gradinit_budget` must be a share in (0, 1] or None, got {b!r}")
+
 def spend(ticket:Ticket, dls, recipe='vanilla',
           n_epoch:int=10, lr:float=None, fit:str='fit_one_cycle', fit_kwargs:dict=None,  # The draw's training settings
           teacher:nn.Module=None,    # The dense model (needed by recipes that distil)
           opt_func=None,             # Optimizer (default: fastai's Adam; the papers' SGD is `papers_sgd`)
           seed:int=0,                # Seeds the shuffling and the GradInit batches
+          gradinit_budget:float=0.03, # Share of the training run that re-scaling may cost: caps the recipe's iterations (`n_iter_for`); None: no cap
           cbs=None,                  # More callbacks for the fit
           quiet:bool=False,          # No progress bar or epoch table
          )->tuple:                   # (the trained `Learner`, its scores); `learn.act_zeros` has the zeros after each activation
@@ -76,6 +80,9 @@ def spend(ticket:Ticket, dls, recipe='vanilla',
     r = get_recipe(recipe)
     fkw = _fit_kwargs(fit, n_epoch, lr, fit_kwargs)
     if r.distill and teacher is None: raise ValueError(f"recipe {r.name!r} distils: pass the dense model as `teacher`")
+    _check_budget(gradinit_budget)
+    run_steps = n_epoch*len(dls.train) - ticket.meta.get('rewind_iter', 0)   # the steps the replayed schedule trains
+    n_gi = 0 if not r.gradinit else r.gradinit_iters if gradinit_budget is None else n_iter_for(run_steps, gradinit_budget, r.gradinit_iters)
     reseed(seed, dls)   # first: the new tensors of the tweaks (the jumps) are drawn from the seeded generator too
     model = ticket.apply(ticket.build_model())
     if r.act: swap_activation(model, r.act)
@@ -84,7 +91,7 @@ def spend(ticket:Ticket, dls, recipe='vanilla',
         inject_skips(model, r.skips)
     reseed(seed, dls)
     t0 = time.perf_counter()
-    if r.gradinit: gradinit(model, dls.train, masks=ticket.masks, n_iter=r.gradinit_iters, seed=seed, show=False)
+    if n_gi: gradinit(model, dls.train, masks=ticket.masks, n_iter=n_gi, seed=seed, show=False)
     t1 = time.perf_counter()
     learn = Learner(dls, model, metrics=accuracy, **({'opt_func': opt_func} if opt_func is not None else {}))
     if r.smoothing: learn.loss_func = smoothing_loss(r.smoothing, r.smoothing_style)
@@ -96,7 +103,7 @@ def spend(ticket:Ticket, dls, recipe='vanilla',
     scores = score(learn.model, dls)
     learn.act_zeros = activation_sparsity(model, dls.valid, n_batches=4) if any(isinstance(m, tuple(set(ACTIVATIONS.values()))) for m in model.modules()) else None
     if learn.act_zeros is not None: scores['act_zeros'] = float(learn.act_zeros.zeros.mean())
-    scores.update(gradinit_s=t1 - t0, train_s=t2 - t1)   # wall-clock: what re-scaling costs next to the training it precedes
+    scores.update(gradinit_iters=n_gi, gradinit_s=t1 - t0, train_s=t2 - t1)   # wall-clock: what re-scaling costs next to the training it precedes
     return learn, scores
 
 # %% ../nbs/07_spend.ipynb #5896035e
@@ -162,7 +169,8 @@ def spend_draw(res,                     # A `DrawResult`, or the run folder of a
                n_epoch:int=None, lr:float=None, fit:str=None, fit_kwargs:dict=None,  # Training settings (default: the draw's)
                opt_func=None,           # Optimizer (default: fastai's Adam; the papers' SGD for 'fit_step')
                teacher:nn.Module=None,  # Teacher of the distilling recipes (default: the draw's `dense.safetensors`)
-               gradinit_iters:int=None, # Iterations of re-scaling, for the recipes that re-scale (default: the recipe's)
+               gradinit_iters:int=None, # Iterations of re-scaling, for the recipes that re-scale (default: the recipe's, 180)
+               gradinit_budget:float=0.03, # Share of each training run that re-scaling may cost: caps the iterations; None: no cap
                path=None,               # Results folder (default: `spend/` in the draw's folder; in memory if the draw has none)
                save_models:bool=True,   # Write the spent weights to `models/`
                verbose:bool=False,      # Print each line of the log too
@@ -177,6 +185,7 @@ def spend_draw(res,                     # A `DrawResult`, or the run folder of a
     if gradinit_iters is not None:
         if not isinstance(gradinit_iters, int) or isinstance(gradinit_iters, bool) or gradinit_iters < 1: raise ValueError(f"`gradinit_iters` must be a positive int, got {gradinit_iters!r}")
         rs = [r.with_(gradinit_iters=gradinit_iters) if r.gradinit else r for r in rs]
+    _check_budget(gradinit_budget)
     have = {t.meta['round']: t for t in res.tickets}
     rounds = [r for r in have if r > 0] if rounds is None else list(rounds)
     if not rounds or any(r not in have for r in rounds): raise ValueError(f"`rounds` must be among the draw's finished rounds {sorted(have)}, got {rounds}")
@@ -195,7 +204,7 @@ def spend_draw(res,                     # A `DrawResult`, or the run folder of a
         with torch.no_grad(): n_t = teacher.eval()(dls.valid.one_batch()[0][:2]).shape[-1]
         if n_t != t0.meta.get('n_out', dls.c): raise ValueError(f"`teacher` gives {n_t} classes but the tickets' model {t0.meta.get('n_out', dls.c)}: distil from a model of the same task")
     path = Path(path) if path is not None else res.path/'spend' if res.path is not None else None
-    training = dict(n_epoch=n_epoch, lr=lr, fit=fit, fit_kwargs=repr(fit_kwargs), opt_func=_name(opt_func))
+    training = dict(n_epoch=n_epoch, lr=lr, fit=fit, fit_kwargs=repr(fit_kwargs), opt_func=_name(opt_func), gradinit_budget=gradinit_budget)
     known, rows, acts = {r.name: r.to_dict() for r in rs}, [], []
     if path is not None and (path/'config.json').exists():
         old = json.loads((path/'config.json').read_text())
@@ -215,14 +224,14 @@ def spend_draw(res,                     # A `DrawResult`, or the run folder of a
     todo = [(rnd, s, r) for s in seeds for rnd in rounds for r in rs if (r.name, rnd, s) not in done]
     for rnd,s,r in progress_bar(todo, leave=False) if todo else []:
         t = have[rnd]
-        learn, sc = spend(t, dls, r, n_epoch, lr, fit, fit_kwargs, teacher=teacher if r.distill else None, opt_func=opt_func, seed=s + rnd, quiet=True)
+        learn, sc = spend(t, dls, r, n_epoch, lr, fit, fit_kwargs, teacher=teacher if r.distill else None, opt_func=opt_func, seed=s + rnd, gradinit_budget=gradinit_budget, quiet=True)
         rows.append(dict(recipe=r.name, round=rnd, seed=s, sparsity=t.sparsity, **sc))
         if learn.act_zeros is not None: acts += [dict(recipe=r.name, round=rnd, seed=s, **a) for a in learn.act_zeros.to_dict('records')]
         if path is not None:
             if save_models: _write_safetensors(path/'models'/f'{r.name}_round_{rnd:02d}_seed_{s}.safetensors', state_copy(learn.model), {'recipe': r.to_dict(), 'round': rnd, 'seed': s, 'scores': sc})
             write_atomic(path/'act_zeros.csv', pd.DataFrame(acts).to_csv(index=False))
             write_atomic(path/'history.csv', pd.DataFrame(rows).to_csv(index=False))   # last: the row is committed
-        log(path, f"spent round {rnd} (sparsity {t.sparsity:.4f}) with {r.name}, seed {s}: test_acc {sc['test_acc']:.4f}" + (f", re-scaling {sc['gradinit_s']:.1f} s for {sc['train_s']:.1f} s of training" if r.gradinit else ''), verbose)
+        log(path, f"spent round {rnd} (sparsity {t.sparsity:.4f}) with {r.name}, seed {s}: test_acc {sc['test_acc']:.4f}" + (f", re-scaling ({sc['gradinit_iters']} iterations) {sc['gradinit_s']:.1f} s for {sc['train_s']:.1f} s of training" if r.gradinit else ''), verbose)
     out = SpendResult(pd.DataFrame(rows), pd.DataFrame(acts), path, _dense_acc(res.path) if res.path is not None else float(res.history.test_acc.iloc[0]))
     if path is not None:
         import matplotlib.pyplot as plt
