@@ -148,9 +148,11 @@ def _spend(res, dls, recipes, seeds, gradinit_iters, gradinit_budget, fit):
         if len(sp.act_zeros):
             print('\nshare of exact zeros after the activations, per stage (mean over rounds; the paper: ReLU 29-66%, Swish < 0.4%):')
             print(sp.act_table().to_string())
-        gi = sp.history[sp.history.gradinit_s > 0]
-        if len(gi): print(f"\nre-scaling (GradInit, {gi.gradinit_iters.min()}-{gi.gradinit_iters.max()} iterations a ticket) cost {gi.gradinit_s.sum():.1f} s for {gi.train_s.sum():.1f} s of the training it preceded: {gi.gradinit_s.sum()/gi.train_s.sum():.1%}"
-                          + (f" (budget {gradinit_budget:.0%})" if gradinit_budget is not None else ''))
+        gi = sp.history[sp.history.gradinit_iters > 0]   # the recipes that re-scale
+        if len(gi):
+            lo,hi = gi.gradinit_iters.min(), gi.gradinit_iters.max()
+            print(f"\nre-scaling (GradInit, {lo if lo == hi else f'{lo}-{hi}'} iteration(s) a ticket) cost {gi.gradinit_s.sum():.1f} s for {gi.train_s.sum():.1f} s of the training it preceded: "
+                  f"{gi.gradinit_s.sum()/gi.train_s.sum():.1%}" + (f" (budget {gradinit_budget:.0%})" if gradinit_budget is not None else ''))
     print(f'results: {sp.path}')
     return sp
 

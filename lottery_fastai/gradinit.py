@@ -40,7 +40,7 @@ def _loss(model, params, buffers, x, y):
     return F.cross_entropy(functional_call(model, (params, {k: v.clone() for k,v in buffers.items()}), (x,)), y)
 
 class _ScaleAdam:
-    "Adam on the vector of scalars, with one first moment for the objective's steps and one for the constraint's (GradInit's Algorithm 1)"
+    "Adam on the vector of scalars, with one first moment for the objective's steps and one for the constraint's, as the GradInit code keeps them"
     def __init__(self, s, lr, clip, floors, betas=(0.9, 0.999), eps=1e-8):
         store_attr()
         self.m, self.n = {True: torch.zeros_like(s), False: torch.zeros_like(s)}, {True: 0, False: 0}

@@ -75,9 +75,14 @@ def spend(ticket:Ticket, dls, recipe='vanilla',
           gradinit_budget:float=0.03, # Share of the training run that re-scaling may cost: caps the recipe's iterations (`n_iter_for`); None: no cap
           cbs=None,                  # More callbacks for the fit
           quiet:bool=False,          # No progress bar or epoch table
+          **tweaks,                  # `Recipe` settings that change `recipe`'s, e.g. `act='mish', smoothing=0.2`
          )->tuple:                   # (the trained `Learner`, its scores); `learn.act_zeros` has the zeros after each activation
     "Retrain `ticket` on `dls` with the tweaks of `recipe`: exact mask, schedule replayed from the ticket's rewind point"
     r = get_recipe(recipe)
+    if tweaks:
+        bad = [k for k in tweaks if k not in r.to_dict()]
+        if bad: raise ValueError(f"`spend` got {bad}, which are not `Recipe` settings: pass some of {list(r.to_dict())[1:]}")
+        r = r.with_(**{'name': 'custom', **tweaks})
     fkw = _fit_kwargs(fit, n_epoch, lr, fit_kwargs)
     if r.distill and teacher is None: raise ValueError(f"recipe {r.name!r} distils: pass the dense model as `teacher`")
     _check_budget(gradinit_budget)
@@ -231,7 +236,7 @@ def spend_draw(res,                     # A `DrawResult`, or the run folder of a
             if save_models: _write_safetensors(path/'models'/f'{r.name}_round_{rnd:02d}_seed_{s}.safetensors', state_copy(learn.model), {'recipe': r.to_dict(), 'round': rnd, 'seed': s, 'scores': sc})
             write_atomic(path/'act_zeros.csv', pd.DataFrame(acts).to_csv(index=False))
             write_atomic(path/'history.csv', pd.DataFrame(rows).to_csv(index=False))   # last: the row is committed
-        log(path, f"spent round {rnd} (sparsity {t.sparsity:.4f}) with {r.name}, seed {s}: test_acc {sc['test_acc']:.4f}" + (f", re-scaling ({sc['gradinit_iters']} iterations) {sc['gradinit_s']:.1f} s for {sc['train_s']:.1f} s of training" if r.gradinit else ''), verbose)
+        log(path, f"spent round {rnd} (sparsity {t.sparsity:.4f}) with {r.name}, seed {s}: test_acc {sc['test_acc']:.4f}" + (f", re-scaling ({sc['gradinit_iters']} iteration{'s'*(sc['gradinit_iters'] != 1)}) {sc['gradinit_s']:.1f} s for {sc['train_s']:.1f} s of training" if r.gradinit else ''), verbose)
     out = SpendResult(pd.DataFrame(rows), pd.DataFrame(acts), path, _dense_acc(res.path) if res.path is not None else float(res.history.test_acc.iloc[0]))
     if path is not None:
         import matplotlib.pyplot as plt

@@ -32,6 +32,7 @@ def test_readme_main_job(tmp_path):
         for k,m in tickets[row.round].masks.items(): assert w[k][~m].abs().max() == 0, (row.recipe, k)   # the drawn mask, exactly
         assert any('jump' in k for k in w) == (row.recipe == 'AT+TRT')           # the injected skips are saved with the spent model
     assert (h.test_acc > 0.85).all(), h                                            # both recipes learn the digits at every sparsity (chance: 0.1)
+    assert set(h[h.recipe == 'AT+TRT'].gradinit_iters) == {1} and set(van.gradinit_iters) == {0}   # 3% of 140 steps buys one iteration
     acts = pd.read_csv(spend_dir/'act_zeros.csv')
     assert acts[acts.recipe == 'AT+TRT'].zeros.max() < 0.004                     # Swish: under 0.4% exact zeros (Table A1)
     assert acts[acts.recipe == 'vanilla'].zeros.min() > 0.1                       # ReLU: many
