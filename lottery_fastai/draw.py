@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['papers_sgd', 'REWINDS', 'sparsity_', 'CONTROLS', 'Ticket', 'sched_step', 'evaluate', 'eval_dls', 'score',
-           'write_atomic', 'log', 'DrawResult', 'plot_history']
+           'write_atomic', 'log', 'DrawResult', 'plot_history', 'remaining_axis']
 
 # %% ../nbs/04_draw.ipynb #247759ae
 import json, time
@@ -228,9 +228,15 @@ def plot_history(history:pd.DataFrame, ax=None, label=None, controls:pd.DataFram
         if f'{part}_acc' in history: ax.plot(remaining, 100*history[f'{part}_acc'], style, label=f"{label+' ' if label else ''}{part}")
     if controls is not None and len(controls):
         for kind,c in controls.groupby('control', sort=False): ax.plot(100*(1 - c.sparsity), 100*c.test_acc, 'x:', label=f'{kind} (control) test')
-    ax.set_xscale('log'); ax.invert_xaxis()
-    ax.set_xlabel('weights remaining (%)'); ax.set_ylabel('accuracy (%)'); ax.grid(True, which='both', alpha=.3); ax.legend()
+    remaining_axis(ax); ax.set_ylabel('accuracy (%)'); ax.legend()
     return ax
+
+def remaining_axis(ax):
+    "Make the x axis of `ax` the LTH papers' one: weights remaining (%), log scale, densest on the left, ticks as plain numbers"
+    from matplotlib.ticker import FuncFormatter
+    ax.set_xscale('log'); ax.invert_xaxis()
+    for axis_fmt in (ax.xaxis.set_major_formatter, ax.xaxis.set_minor_formatter): axis_fmt(FuncFormatter(lambda v,_: f'{v:g}'))
+    ax.set_xlabel('weights remaining (%)'); ax.grid(True, which='both', alpha=.3)
 
 # %% ../nbs/04_draw.ipynb #b1e6b3d4
 @patch

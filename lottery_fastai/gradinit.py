@@ -20,7 +20,7 @@ from fastprogress.fastprogress import progress_bar
 
 # %% ../nbs/06_gradinit.ipynb #a1d3ce37
 SCALED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear, nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
-ITER_COST = 2.5   # training steps one search iteration costs (measured below): what `n_iter_for` budgets with
+ITER_COST = 4     # training steps one search iteration costs at most (a constraint iteration; measured below): what `n_iter_for` budgets with
 
 def scaled_tensors(model:nn.Module)->dict:
     "`{name: parameter}` of the weights and biases GradInit scales: those of conv, linear and BatchNorm layers"

@@ -17,7 +17,7 @@ from fastai.imports import noop
 from .data import reseed
 from .callbacks import MaskCallback, SkipToIter
 from fastprogress.fastprogress import progress_bar
-from .draw import Ticket, DrawResult, score, state_copy, papers_sgd, write_atomic, log, _fit_kwargs, _read_safetensors, _write_safetensors
+from .draw import Ticket, DrawResult, score, state_copy, papers_sgd, write_atomic, log, _fit_kwargs, _read_safetensors, _write_safetensors, remaining_axis
 from .tweaks import swap_activation, inject_skips, conv_units, smoothing_loss, DistillCallback, activation_sparsity, ACTIVATIONS
 from .gradinit import gradinit, n_iter_for
 
@@ -153,8 +153,7 @@ def plot_spend(history:pd.DataFrame, ax=None, metric:str='test_acc', dense_acc:f
         g = h.groupby('round').agg(sparsity=('sparsity', 'first'), mean=(metric, 'mean'), std=(metric, 'std'))
         ax.errorbar(100*(1 - g.sparsity), 100*g['mean'], yerr=100*g['std'].fillna(0), fmt='o-', capsize=3, label=name)
     if dense_acc is not None: ax.axhline(100*dense_acc, ls=':', c='gray', label='dense (round 0)')
-    ax.set_xscale('log'); ax.invert_xaxis()
-    ax.set_xlabel('weights remaining (%)'); ax.set_ylabel(metric.replace('_acc', ' accuracy (%)')); ax.grid(True, which='both', alpha=.3); ax.legend()
+    remaining_axis(ax); ax.set_ylabel(metric.replace('_acc', ' accuracy (%)')); ax.legend()
     return ax
 
 # %% ../nbs/07_spend.ipynb #025e4fdd
