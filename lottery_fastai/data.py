@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['TINY_IMAGENET_URL', 'FOLDER_SETS', 'DATASETS', 'split_idxs', 'mnist5k_path', 'load_mnist5k', 'TensorDataset',
-           'TensorDL', 'mnist5k_dls', 'reseed', 'PadCrop', 'FlipLR', 'fetch_data', 'folder_dls', 'get_dls']
+           'TensorDL', 'check_seed', 'mnist5k_dls', 'reseed', 'PadCrop', 'FlipLR', 'fetch_data', 'folder_dls',
+           'get_dls']
 
 # %% ../nbs/00_data.ipynb #9210e995
 import gzip, socket, urllib.parse
@@ -74,6 +75,10 @@ def test(self:DataLoaders):
 def _check_bs(bs):
     if not isinstance(bs, (int, np.integer)) or isinstance(bs, bool) or bs < 1: raise ValueError(f"`bs` must be a positive int, got {bs!r}")
 
+def check_seed(seed, name:str='seed'):
+    "Refuse a seed that is not an int >= 0 (NumPy's generators take no negative seed), naming the argument"
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0: raise ValueError(f"`{name}` must be an int >= 0, got {seed!r}")
+
 def mnist5k_dls(bs:int=128,        # Batch size
                 valid_pct=0.1,     # Fraction of the non-test part used for validation
                 test_pct=0.2,      # Fraction of the 5,000 digits held out as test set
@@ -82,13 +87,14 @@ def mnist5k_dls(bs:int=128,        # Batch size
                 n:int=None,        # Use only a seeded random `n` of the 5,000 digits (for quick runs and tests)
                )->DataLoaders:     # train, valid and test loaders; `dls.c` is 10
     "DataLoaders on the embedded MNIST-5k digits: seeded test / train / valid split, normalised 1x28x28 images"
-    _check_bs(bs)
+    _check_bs(bs); check_seed(seed)
     x,y = load_mnist5k()
     if n is not None:
-        if not isinstance(n, int) or not 10 <= n <= len(y): raise ValueError(f"`n` must be an int in [10, {len(y)}], got {n!r}")
+        if not isinstance(n, int) or isinstance(n, bool) or not 10 <= n <= len(y): raise ValueError(f"`n` must be an int in [10, {len(y)}], got {n!r}")
         keep = torch.from_numpy(np.random.default_rng(seed).permutation(len(y))[:n])
         x,y = x[keep],y[keep]
     trn,val,tst = split_idxs(len(y), valid_pct, test_pct, seed)
+    if bs > len(trn): raise ValueError(f"`bs`={bs} is larger than the {len(trn)} training examples: no full batch to train on")
     x = ((x.float()/255 - mnist_stats[0][0])/mnist_stats[1][0]).unsqueeze(1)
     ds = lambda i: TensorDataset(x[torch.from_numpy(i)], y[torch.from_numpy(i)])
     g = torch.Generator().manual_seed(seed)
@@ -99,10 +105,10 @@ def mnist5k_dls(bs:int=128,        # Batch size
     return dls
 
 # %% ../nbs/00_data.ipynb #f50033e6
-def reseed(seed:int, dls:DataLoaders=None):
-    "Seed Python, NumPy and torch, and the shuffling of every loader in `dls`, so that a fit repeats exactly (on the CPU)"
+def reseed(seed:int, dls:DataLoaders=None, data_seed:int=None):
+    "Seed Python, NumPy and torch with `seed`, and the shuffling of every loader in `dls` with `data_seed` (default `seed`)"
     set_seed(seed)
-    for dl in (dls.loaders if dls is not None else []): dl.rng.seed(seed)
+    for dl in (dls.loaders if dls is not None else []): dl.rng.seed(seed if data_seed is None else data_seed)
 
 # %% ../nbs/00_data.ipynb #dbcee62a
 class PadCrop(RandTransform):
@@ -220,7 +226,9 @@ def get_dls(name:str='mnist5k',   # One of `DATASETS`: 'mnist5k', 'cifar10', 'ci
            )->DataLoaders:        # train, valid and test loaders (`dls.train`, `dls.valid`, `dls.test`)
     "One entry point for every data set: a seeded 9:1 train/valid split of the training set, the test set kept apart"
     if name not in DATASETS: raise ValueError(f"`name` must be one of {list(DATASETS)}, got {name!r}")
-    if name == 'mnist5k': return mnist5k_dls(bs=bs, valid_pct=valid_pct, seed=seed, **kwargs)
+    if name == 'mnist5k':
+        if path is not None: raise ValueError(f"`path` ({path}) applies to 'folder' and the downloadable data sets; 'mnist5k' is embedded in the package")
+        return mnist5k_dls(bs=bs, valid_pct=valid_pct, seed=seed, **kwargs)
     if name == 'folder':
         if path is None: raise ValueError("`path` is required when `name='folder'`")
         return folder_dls(path, bs=bs, valid_pct=valid_pct, seed=seed, **kwargs)

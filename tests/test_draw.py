@@ -19,7 +19,7 @@ def test_imp_end_to_end(tmp_path):
     r = run('draw', *QUICK, '--controls', 'reinit,random_mask', '--path', str(tmp_path/'run'))
     assert r.returncode == 0, r.stderr
     run_dir = tmp_path/'run'
-    assert {p.name for p in run_dir.iterdir()} >= {'config.json', 'history.csv', 'log.txt', 'tickets', 'dense.safetensors', 'controls.csv', 'accuracy_vs_sparsity.png'}
+    assert {p.name for p in run_dir.iterdir()} >= {'config.json', 'steps.json', 'history.csv', 'log.txt', 'tickets', 'dense.safetensors', 'controls.csv', 'accuracy_vs_sparsity.png'}
     hist = pd.read_csv(run_dir/'history.csv')
     assert list(hist['round']) == [0, 1, 2, 3]
     ts = tickets(run_dir)
@@ -65,14 +65,15 @@ def test_resume_after_kill_matches_uninterrupted(tmp_path):
     assert not list((tmp_path/'run').rglob('*.tmp'))
 
 @pytest.mark.parametrize('args,msg', [
-    (['--rate', '1.5'], '`rate` must be in [0, 1)'), (['--rate', '-0.1'], '`rate` must be in [0, 1)'),
-    (['--rounds', '0'], '`rounds` must be'), (['--criterion', 'snip'], '`criterion` must be one of'),
-    (['--epochs', '0'], '`n_epoch` must be a positive int'), (['--rewind_epoch', '9', '--epochs', '2'], 'outside the'),
-    (['--schedule', 'cosine'], '`schedule` must be one of'), (['--controls', 'late_reset'], '`controls` must be'),
-    (['--data', 'svhn'], '`data` must be one of'), (['--arch', 'resnet7'], '`arch` must be one of')])
+    (['--rate', '1.5'], '--rate must be in (0, 1)'), (['--rate', '-0.1'], '--rate must be in (0, 1)'),
+    (['--rounds', '0'], '--rounds must be'), (['--criterion', 'snipp'], '--criterion must be one of'),
+    (['--epochs', '0'], '--epochs must be a positive int'), (['--rewind_epoch', '9', '--epochs', '2'], '--rewind_epoch=9 puts the rewind point at iteration 9, outside'),
+    (['--schedule', 'cosine'], '--schedule must be one of'), (['--controls', 'late_reset'], '--controls must be'),
+    (['--data', 'svhn'], '--data must be one of'), (['--arch', 'resnet7'], '--arch must be one of')])
 def test_bad_input_writes_nothing(tmp_path, args, msg):
     r = run('draw', '--n', '200', *args, '--path', str(tmp_path/'bad'))
-    assert r.returncode != 0 and msg in r.stderr, r.stderr[-2000:]
+    assert r.returncode == 2 and msg in r.stderr, r.stderr[-2000:]
+    assert r.stderr.startswith('lottery_fastai: error: ') and len(r.stderr.strip().splitlines()) == 1, r.stderr   # one line, no traceback
     assert not (tmp_path/'bad').exists()
 
 def test_other_settings_in_same_folder_refused(tmp_path):
@@ -115,5 +116,5 @@ def test_one_shot_reaches_target(shapes, sparsity, seed, criterion):
         assert any(not m.any() for m in new.values()) and str(e)
         return
     kept = int(sum(m.sum() for m in new.values()))
-    if CRITERIA[criterion][1] == 'global': assert kept == n - round(sparsity*n)
+    if CRITERIA[criterion].scope == 'global': assert kept == n - round(sparsity*n)
     else: assert all(int(m.sum()) == m.numel() - round(sparsity*m.numel()) for m in new.values())   # layer-wise: every tensor at the target

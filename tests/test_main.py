@@ -10,7 +10,7 @@ def test_train_job_writes_run_folder(tmp_path):
     r = run('train', '--epochs', '2', '--path', str(tmp_path/'run'), '--seed', '1')
     assert r.returncode == 0, r.stderr
     run_dir = tmp_path/'run'
-    assert {p.name for p in run_dir.iterdir()} == {'config.json', 'history.csv', 'log.txt', 'model.safetensors', 'results.json'}
+    assert {p.name for p in run_dir.iterdir() if not p.name.startswith('.')} == {'config.json', 'steps.json', 'history.csv', 'log.txt', 'model.safetensors', 'results.json'}
     cfg = json.loads((run_dir/'config.json').read_text())
     assert cfg['seed'] == 1 and cfg['epochs'] == 2 and cfg['data'] == 'mnist5k'
     res = json.loads((run_dir/'results.json').read_text())
@@ -24,4 +24,5 @@ def test_help_and_bad_input(tmp_path):
     assert r.returncode == 0 and '--epochs' in r.stdout and 'Epochs of' in r.stdout
     assert run().returncode == 2
     r = run('train', '--data', 'svhn', '--path', str(tmp_path/'bad'))
-    assert r.returncode != 0 and '`name` must be one of' in r.stderr
+    assert r.returncode == 2 and 'lottery_fastai: error: --data must be one of' in r.stderr
+    assert not (tmp_path/'bad').exists()

@@ -1,0 +1,27 @@
+"""The house rules that a reader notices first, checked on the generated library: lines under 120 characters, no statements
+chained with `;` (but fastai-style one-line definitions: `def f(x): "doc"; return x`), functions under 45 lines.
+Exit 1 naming every offence. The notebooks are the source: fix them there, then `nbdev_export`."""
+import ast, io, sys, tokenize
+from pathlib import Path
+
+root = Path(__file__).resolve().parent.parent
+MAX_LINE, MAX_FUNC = 120, 45
+
+def offences(path:Path)->list:
+    src = path.read_text()
+    out = [f'{path.name}:{i}: {len(l)} characters' for i,l in enumerate(src.splitlines(), 1) if len(l) > MAX_LINE]
+    lines = src.splitlines()
+    for tok in tokenize.generate_tokens(io.StringIO(src).readline):
+        if tok.type == tokenize.OP and tok.string == ';':
+            line = lines[tok.start[0]-1].lstrip()
+            if not line.startswith(('def ', '@', 'class ')): out.append(f'{path.name}:{tok.start[0]}: statements chained with ;')
+    for node in ast.walk(ast.parse(src)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno + 1 > MAX_FUNC:
+            out.append(f'{path.name}:{node.lineno}: function {node.name} has {node.end_lineno - node.lineno + 1} lines')
+    return out
+
+if __name__ == '__main__':
+    bad = [o for p in sorted((root/'lottery_fastai').glob('*.py')) if p.name != '_modidx.py' for o in offences(p)]
+    for o in bad: print(o)
+    print(f'{len(bad)} style offence(s)')
+    sys.exit(1 if bad and '--report' not in sys.argv else 0)

@@ -1,0 +1,107 @@
+"Run folders that two processes cannot corrupt, resume that always finishes, types that survive, errors a user can read."
+import errno, json, os, signal, subprocess, sys, time
+from pathlib import Path
+import pandas as pd, pytest, torch
+
+from lottery_fastai.io import write_table, read_table, DiskError
+import lottery_fastai.io as lio
+from lottery_fastai.models import MODELS, get_model
+from lottery_fastai.tweaks import activation_sparsity
+from lottery_fastai.runs import Run
+
+CLI = str(Path(sys.executable).parent/'lottery_fastai')
+TINY = ['--rounds', '2', '--epochs', '1', '--n', '600', '--bs', '64', '--controls', '']
+
+def run(*args, **kw): return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=900, **kw)
+
+def wait_for(cond, p, timeout=300):
+    deadline = time.time() + timeout
+    while time.time() < deadline and p.poll() is None and not cond(): time.sleep(0.02)
+    return cond()
+
+def test_second_process_refused_at_once(tmp_path):
+    "Two draws on one folder: the second is refused at once, naming the first; the first finishes with every round"
+    args = ['draw', '--rounds', '2', '--epochs', '2', '--n', '2000', '--bs', '64', '--controls', 'reinit', '--path', str(tmp_path/'run')]
+    first = subprocess.Popen([CLI, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert wait_for(lambda: (tmp_path/'run'/'.lock').exists(), first), 'the first draw never took the lock'
+    t0 = time.time()
+    second = run(*args[:-2], '--controls', 'random_mask', '--path', str(tmp_path/'run'))
+    assert second.returncode == 2 and time.time() - t0 < 60, second.stderr
+    assert f'is in use by process {first.pid} on ' in second.stderr and 'started' in second.stderr, second.stderr
+    assert first.wait(timeout=900) == 0
+    hist = pd.read_csv(tmp_path/'run'/'history.csv')
+    assert list(hist['round']) == [0, 1, 2] and set(pd.read_csv(tmp_path/'run'/'controls.csv').control) == {'reinit'}
+    assert not (tmp_path/'run'/'.lock').exists()
+    again = run(*args[:-2], '--controls', 'random_mask', '--path', str(tmp_path/'run'))   # once free, the other controls join
+    assert again.returncode == 0, again.stderr
+    ctl = pd.read_csv(tmp_path/'run'/'controls.csv')
+    assert sorted(zip(ctl['round'], ctl.control)) == sorted((r, c) for r in (1, 2) for c in ('reinit', 'random_mask'))
+
+def test_stale_lock_after_kill_does_not_block_resume(tmp_path):
+    args = ['draw', *TINY, '--path', str(tmp_path/'run')]
+    p = subprocess.Popen([CLI, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert wait_for(lambda: (tmp_path/'run'/'steps.json').exists(), p), 'no round finished before the end'
+    assert p.poll() is None, 'the draw finished before it could be killed'
+    p.send_signal(signal.SIGKILL); p.wait()
+    lock = json.loads((tmp_path/'run'/'.lock').read_text())
+    assert lock['pid'] == p.pid                                               # the killed process left its lock
+    r = run(*args)
+    assert r.returncode == 0, r.stderr
+    assert list(pd.read_csv(tmp_path/'run'/'history.csv')['round']) == [0, 1, 2] and not (tmp_path/'run'/'.lock').exists()
+
+@pytest.mark.parametrize('arch', sorted(MODELS))
+def test_tables_round_trip_types_for_every_model(tmp_path, arch):
+    "The activation-zeros table of every model of the zoo reads back with its types (LeNet's modules are named '2', '4')"
+    kw = {'img_size': 32} if arch in ('lenet300', 'conv2', 'conv4', 'conv6') else {}
+    m = get_model(arch, n_in=3, n_out=10, seed=0, **kw)
+    x = torch.randn(2, 3, 32, 32)
+    acts = activation_sparsity(m, [(x, torch.zeros(2, dtype=torch.long))], n_batches=1).assign(round=1, seed=0, recipe='vanilla')
+    write_table(tmp_path/'acts.csv', acts)
+    back = read_table(tmp_path/'acts.csv')
+    pd.testing.assert_frame_equal(back, acts)
+    assert all(isinstance(v, str) for v in back.module)
+
+def test_spend_resumes_on_a_lenet_draw(tmp_path):
+    "Defect: re-running `spend` on a LeNet draw failed after all the work (module names came back as ints)"
+    assert run('draw', *TINY, '--arch', 'lenet300', '--spend', 'vanilla,swish', '--path', str(tmp_path/'d')).returncode == 0
+    r = run('spend', '--recipes', 'vanilla,swish', '--path', str(tmp_path/'d'))
+    assert r.returncode == 0, r.stderr
+    assert 'share of exact zeros after the activations' in r.stdout
+
+def test_disk_error_names_the_file_and_keeps_the_old_one(tmp_path, monkeypatch):
+    "A full disk while a table is written: the error names the file, the previous version stays, and the next write succeeds"
+    write_table(tmp_path/'h.csv', pd.DataFrame({'a': [1]}))
+    real = os.replace
+    def full(src, dst):
+        if str(dst).endswith('h.csv'): raise OSError(errno.ENOSPC, 'No space left on device')
+        return real(src, dst)
+    monkeypatch.setattr(lio.os, 'replace', full)
+    with pytest.raises(DiskError, match=r'could not write .*h\.csv \(No space left on device\); the run folder is intact'):
+        write_table(tmp_path/'h.csv', pd.DataFrame({'a': [1, 2]}))
+    assert read_table(tmp_path/'h.csv').a.tolist() == [1] and not list(tmp_path.glob('.*.tmp'))
+    monkeypatch.setattr(lio.os, 'replace', real)
+    write_table(tmp_path/'h.csv', pd.DataFrame({'a': [1, 2]}))
+    assert read_table(tmp_path/'h.csv').a.tolist() == [1, 2]
+
+def test_unwritable_folder_is_a_one_line_error(tmp_path):
+    (tmp_path/'file').write_text('not a folder')
+    r = run('draw', *TINY, '--path', str(tmp_path/'file'/'run'))
+    assert r.returncode == 2 and r.stderr.startswith('lottery_fastai: error: --path '), r.stderr
+    assert 'cannot be written (Not a directory): choose a folder you can write' in r.stderr and len(r.stderr.splitlines()) == 1
+
+def test_ticket_from_another_draw_is_refused(tmp_path):
+    for name,seed in (('a', '0'), ('b', '1')): assert run('draw', *TINY, '--seed', seed, '--path', str(tmp_path/name)).returncode == 0
+    (tmp_path/'a'/'tickets'/'round_01.safetensors').write_bytes((tmp_path/'b'/'tickets'/'round_01.safetensors').read_bytes())
+    r = run('spend', '--recipes', 'vanilla', '--path', str(tmp_path/'a'))
+    assert r.returncode == 2 and 'round_01.safetensors does not belong to this draw (seed 1 there, 0 in the draw)' in r.stderr, r.stderr
+    assert not (tmp_path/'a'/'spend').exists()
+
+def test_failed_start_does_not_block_the_corrected_command(tmp_path):
+    "A command that fails on its arguments writes nothing; one that fails during its first round leaves a folder the corrected command reuses"
+    r = run('draw', *TINY, '--schedule', 'step', '--path', str(tmp_path/'run'))
+    assert r.returncode == 2 and '--epochs >= 3 (now 1)' in r.stderr and not (tmp_path/'run').exists(), r.stderr
+    r = run('draw', *TINY, '--lr', '1e6', '--path', str(tmp_path/'run'))   # diverges in round 0
+    assert r.returncode == 2 and 'the training loss became NaN or infinite' in r.stderr, r.stderr
+    assert (tmp_path/'run'/'config.json').exists() and not (tmp_path/'run'/'tickets').exists()   # nothing was pruned or saved
+    r = run('draw', *TINY, '--path', str(tmp_path/'run'))
+    assert r.returncode == 0, r.stderr
