@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/19_all.ipynb #7e154ff4
+# %% ../nbs/19_all.ipynb #d04baf8c
 from .io import *
 from .runs import *
 from .data import *
@@ -17,4 +17,5 @@ from .draw import *
 from .tweaks import *
 from .gradinit import *
 from .spend import *
+from .stability import *
 __all__ = [k for k in dir() if not k.startswith('_')]   # nbdev writes `__all__ = []` above: re-export every name imported here

@@ -10,6 +10,7 @@ __all__ = ['SCHEDULES', 'CLI_CRITERIA', 'BENCH_MODELS', 'MAIN', 'MAIN_FULL', 'JO
 import warnings
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)   # raised inside an import of fastai's; nothing a user can act on
 import sys, re, math, inspect
+from types import SimpleNamespace
 from pathlib import Path
 import torch, torch.nn as nn, pandas as pd
 from fastcore.script import anno_parser
@@ -25,8 +26,9 @@ from .callbacks import TrainingDiverged, FiniteLossCallback
 from .draw import papers_sgd, CONTROLS, DrawResult, check_fit, check_fits_data, score
 from .masks import CRITERIA
 from .tweaks import TweakContext
-from .spend import spend_draw, RECIPES, SpendResult, check_budget
+from .spend import spend_draw, RECIPES, SpendResult, check_budget, PRESETS
 from .bench import bench_mask_upkeep
+from .stability import stability, plot_instability
 
 # %% ../nbs/20_cli.ipynb #cbdd76b2
 def _renamed(f, **names):
@@ -95,7 +97,7 @@ def train_job(data:str='mnist5k',      # Data set: one of `lottery_fastai.data.D
 SCHEDULES = {'one_cycle': 'fit_one_cycle', 'step': 'fit_step'}
 CLI_CRITERIA = [k for k,c in CRITERIA.items() if 'reference' not in c.needs]
 
-# %% ../nbs/20_cli.ipynb #242c5f32
+# %% ../nbs/20_cli.ipynb #4aed4cc8
 def _choice(name, value, allowed):
     if value not in allowed: raise ValueError(f"`{name}` must be one of {list(allowed)}, got {value!r}")
 
@@ -107,6 +109,18 @@ def _check_recipes(names:list, model, arch:str)->list:
 
 def _print_table(df, cols):
     with pd.option_context('display.float_format', '{:.4f}'.format, 'display.width', 200): print(df[cols].to_string(index=False), flush=True)
+
+def _with_preset(preset, given:dict, prunable_kwargs:dict):
+    "The draw job's settings with `preset` applied; an option the preset sets may not be given too"
+    out = SimpleNamespace(given=dict(given), fit_kwargs=None, prunable_kwargs=dict(prunable_kwargs))
+    if preset is None: return out
+    _choice('preset', preset, PRESETS)
+    p, defaults = PRESETS[preset], {k: v.default for k,v in inspect.signature(draw_job).parameters.items()}
+    clash = [f'`{k}`' for k,v in given.items() if v != defaults[k]]
+    if clash: raise ValueError(f"`preset` {preset!r} sets {', '.join(clash)}: leave them out, or leave out `preset`")
+    out.given.update(epochs=p.n_epoch, lr=p.lr, schedule='step', rate=p.rate, bs=p.bs, gradinit_budget=p.gradinit_budget)
+    out.fit_kwargs, out.prunable_kwargs['kinds'] = dict(milestones=list(p.milestones), wd=p.wd), list(p.kinds)
+    return out
 
 def draw_job(data:str='mnist5k',        # Data set: one of `lottery_fastai.data.DATASETS`
              arch:str='lenet300',       # Model name for `get_model`
@@ -131,23 +145,31 @@ def draw_job(data:str='mnist5k',        # Data set: one of `lottery_fastai.data.
              n:int=None,                # Use only `n` of the examples (a quick look; the embedded MNIST-5k only)
              seed:int=0,                # Seed of the split, the initialisation, and round r's shuffling (`seed + r`)
              data_seed:int=None,        # Seed of the order of the batches (round r: `data_seed + r`; default: `seed`)
+             warmup:int=0,              # Iterations of linear learning-rate warmup (`--schedule step` only)
+             preset:str=None,           # A paper's settings (a key of `PRESETS`): epochs, lr, schedule, rate, batch size, pruned layers, weight decay, milestones, re-scaling budget
              path:str='runs/draw',      # Run folder
              data_path:str=None,        # Local folder of the data (for 'folder', or a local copy of a known set)
             )->pd.DataFrame:            # The history, one row per round
     "Draw lottery tickets with IMP (and controls) and write the run folder: config, tickets, history, plot, log"
+    given = dict(epochs=epochs, lr=lr, schedule=schedule, rate=rate, bs=bs, gradinit_budget=gradinit_budget)
+    s = _with_preset(preset, given, dict(skip_first=skip_first, skip_last=skip_last))
+    epochs, lr, schedule, rate, bs, gradinit_budget = (s.given[k] for k in given)
     _choice('schedule', schedule, SCHEDULES); _choice('criterion', criterion, CLI_CRITERIA); _choice('rewind', rewind, ('weights', 'lr'))
     kinds, recipes = _names('controls', controls, CONTROLS), _names('spend', spend, RECIPES)
     check_budget(gradinit_budget)
     if lr is None: lr = 3e-3 if schedule == 'one_cycle' else 0.1
+    if warmup:
+        if schedule != 'step': raise ValueError(f"`warmup` applies to the step schedule (`schedule` 'step'), not to {schedule!r}")
+        s.fit_kwargs = {**(s.fit_kwargs or {}), 'warmup': warmup}
     dls = _dls(data, bs, seed, data_path, n)
     model, kw = _model(arch, dls, seed, width)
     learn = Learner(dls, model, metrics=accuracy, **({'opt_func': papers_sgd} if schedule == 'step' else {}))
-    meta = dict(arch=arch, n_in=dls.one_batch()[0].shape[1], n_out=dls.c, data=data, n=n, bs=bs, model_kwargs=kw)
+    meta = dict(arch=arch, n_in=dls.one_batch()[0].shape[1], n_out=dls.c, data=data, n=n, bs=bs, model_kwargs=kw, preset=preset)
     rs = _check_recipes(recipes, get_model(arch, n_in=meta['n_in'], n_out=dls.c, **kw), arch)   # before the draw, not after it
     with learn.no_logging(), quiet_unless_interactive(learn):   # one line per round (the log) instead of a table per epoch
-        res = learn.draw(rounds=rounds, n_epoch=epochs, lr=lr, fit=SCHEDULES[schedule], rate=rate, criterion=criterion, rewind=rewind,
-                         rewind_iter=rewind_iter, rewind_epoch=rewind_epoch, rewind_pct=rewind_pct, seed=seed, data_seed=data_seed, path=path,
-                         meta=meta, prunable_kwargs=dict(skip_first=skip_first, skip_last=skip_last), verbose=True)
+        res = learn.draw(rounds=rounds, n_epoch=epochs, lr=lr, fit=SCHEDULES[schedule], fit_kwargs=s.fit_kwargs, rate=rate, criterion=criterion,
+                         rewind=rewind, rewind_iter=rewind_iter, rewind_epoch=rewind_epoch, rewind_pct=rewind_pct, seed=seed, data_seed=data_seed,
+                         path=path, meta=meta, prunable_kwargs=s.prunable_kwargs, verbose=True)
         hist = res.history
         if kinds:
             ctl = learn.draw_controls(res, kinds=kinds, verbose=True)   # also redraws the plot with the controls
@@ -207,10 +229,57 @@ def spend_job(path:str='runs/draw',        # Run folder of a finished draw
     rs = _check_recipes(names, res.tickets[0].build_model(), c.get('arch'))
     return _spend(res, dls, rs, seeds, gradinit_iters, gradinit_budget, c['fit'])
 
+# %% ../nbs/20_cli.ipynb #60b691b3
+def _ks(ks:str, total:int)->list:
+    "Comma-separated iterations, or shares of training written with %, as iterations"
+    out = []
+    for v in [v for v in str(ks).split(',') if v]:
+        try: out.append(round(float(v[:-1])/100*total) if v.endswith('%') else int(v))
+        except ValueError: raise ValueError(f"`ks` must be comma-separated iterations or percentages ('0,10,5%'), got {ks!r}") from None
+    return out
+
+def _print_stability(df):
+    g = df.groupby(['label', 'k'], sort=False)
+    tab = pd.DataFrame({'sparsity': g.sparsity.first().map('{:.3f}'.format), 'pairs': g.size(),
+                        'test barrier (points)': [_pct(m, sd) for m,sd in zip(g.barrier_test.mean(), g.barrier_test.std())],
+                        'train barrier (points)': [_pct(m, sd) for m,sd in zip(g.barrier_train.mean(), g.barrier_train.std())],
+                        'test error (%)': [_pct(m, sd) for m,sd in zip(g.error_test.mean(), g.error_test.std())]})
+    print('\n' + tab.to_string(), flush=True)
+
+def stability_job(path:str='runs/draw',   # Run folder of a draw (made first, with the draw options below, if it holds none)
+                  ks:str='0',              # Comma-separated iterations to spawn the dense pairs from; with % a share of training: '0,1%,5%'
+                  pairs:int=2,             # Pairs of children per k and per ticket
+                  tickets:str=None,        # Comma-separated rounds whose tickets get pairs (default: every pruned round; '' for none)
+                  bn:str='reestimate',     # BatchNorm statistics along the paths: 'reestimate', 'interpolate' or 'both'
+                  data:str='mnist5k', arch:str='lenet300', rounds:int=3, epochs:int=8, lr:float=None, schedule:str='one_cycle',
+                  warmup:int=0, rate:float=0.2, width:int=None, bs:int=128, n:int=None, seed:int=0, preset:str=None,   # the draw, if none
+                  data_path:str=None,      # Local folder of the data
+                 )->pd.DataFrame:          # One row per pair
+    "Instability of training: error barriers between pairs of children of the dense network at each k and of each ticket"
+    if not (Path(path)/'config.json').is_file():
+        draw_job(data=data, arch=arch, rounds=rounds, epochs=epochs, lr=lr, schedule=schedule, warmup=warmup, rate=rate, width=width,
+                 bs=bs, n=n, seed=seed, preset=preset, controls='', path=path, data_path=data_path)
+    res = DrawResult.load(path)
+    c = res.config
+    dls = _dls(c['data'], c['bs'], c['seed'], data_path, c.get('n'))
+    total = c['n_epoch']*len(dls.train)
+    have = {t.meta['round']: t for t in res.tickets if t.meta['round'] > 0}
+    rnds = list(have) if tickets is None else [int(r) for r in _names('tickets', tickets, [str(r) for r in have])]
+    learn = Learner(dls, res.tickets[0].build_model(seed=c['seed']), metrics=accuracy, **({'opt_func': papers_sgd} if c['fit'] == 'fit_step' else {}))
+    tks = {f"round {r} ({have[r].sparsity:.1%} pruned)": have[r] for r in rnds}
+    df = stability(learn, _ks(ks, total), tks, pairs, c['n_epoch'], c['lr'], c['fit'], c['fit_kwargs'], seed=c['seed'], bn=bn,
+                   path=Path(path)/'stability', verbose=True)
+    _print_stability(df)
+    ax = plot_instability(df, total=total)
+    ax.set_title(f"{c.get('arch')} on {c.get('data')}: instability of training")
+    ax.figure.savefig(Path(path)/'stability'/'instability.png', dpi=120, bbox_inches='tight')
+    print(f"results: {Path(path)/'stability'}", flush=True)
+    return df
+
 # %% ../nbs/20_cli.ipynb #4327cb39
 BENCH_MODELS = {'resnet20': dict(n_in=3, x=(3, 32, 32)), 'lenet300': dict(n_in=1, x=(1, 28, 28))}
 
-# %% ../nbs/20_cli.ipynb #fabc11b1
+# %% ../nbs/20_cli.ipynb #be2d92b0
 def _positive_int(name, v, lo=1):
     if not isinstance(v, int) or isinstance(v, bool) or v < lo: raise ValueError(f"`{name}` must be an int >= {lo}, got {v!r}")
 
@@ -245,20 +314,21 @@ def bench_job(archs:str='resnet20,lenet300', # Comma-separated models: keys of `
 
 # %% ../nbs/20_cli.ipynb #ce6dc3b7
 MAIN = dict(arch='resnet8', width=8, rounds=5, rate=0.4, epochs=5, lr=1e-2, controls='reinit', spend='vanilla,AT+TRT')
-MAIN_FULL = dict(arch='resnet20', width=16, rounds=10, rate=0.2, epochs=30, lr=1e-2, controls='reinit', spend='vanilla,AT,TRT,AT+TRT')
+MAIN_FULL = dict(arch='resnet18', preset='spending', rounds=16, rewind_pct=0.18, controls='reinit', spend='vanilla,AT,TRT,AT+TRT')
 
-# %% ../nbs/20_cli.ipynb #07b79f70
-def main_job(full:bool=False,      # The full-scale run (`MAIN_FULL`: hours on a CPU, for a GPU) instead of the 5-minute one (`MAIN`)
-             data:str='mnist5k',   # Data set: one of `lottery_fastai.data.DATASETS`
+# %% ../nbs/20_cli.ipynb #16ad2015
+def main_job(full:bool=False,      # The paper-scale run (`MAIN_FULL`, the authors' settings: for a GPU) instead of the 5-minute one (`MAIN`)
+             data:str=None,        # Data set: one of `lottery_fastai.data.DATASETS` (default: mnist5k, or cifar10 with `full`)
              seed:int=0,           # Seed of the split, the initialisation and the shuffling
              path:str=None,        # Run folder (default: runs/main, or runs/main-full)
              data_path:str=None,   # Local folder of the data
             )->pd.DataFrame:
     "The README's main job: draw tickets of a small ResNet with IMP (and the random-reinit control), then spend them with vanilla and AT+TRT"
+    data = data or ('cifar10' if full else 'mnist5k')
     return draw_job(data=data, seed=seed, path=path or ('runs/main-full' if full else 'runs/main'), data_path=data_path, **(MAIN_FULL if full else MAIN))
 
-# %% ../nbs/20_cli.ipynb #109d7413
-JOBS = {'main': main_job, 'draw': draw_job, 'spend': spend_job, 'bench': bench_job, 'train': train_job}
+# %% ../nbs/20_cli.ipynb #7040aaa9
+JOBS = {'main': main_job, 'draw': draw_job, 'spend': spend_job, 'stability': stability_job, 'bench': bench_job, 'train': train_job}
 USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, ConnectionError, RunLocked, DiskError, TrainingDiverged)
 ALIASES = {'n_epoch': 'epochs', 'name': 'data', 'kinds': 'controls', 'iteration': 'rewind_iter', 'epoch': 'rewind_epoch',
            'pct': 'rewind_pct', 'recipe': 'recipes'}   # the library's argument names, as the jobs' options call them
