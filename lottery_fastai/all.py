@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/19_all.ipynb #d04baf8c
+# %% ../nbs/19_all.ipynb #9aa5232f
 from .io import *
 from .runs import *
 from .data import *
@@ -18,4 +18,5 @@ from .tweaks import *
 from .gradinit import *
 from .spend import *
 from .stability import *
+from .elastic import *
 __all__ = [k for k in dir() if not k.startswith('_')]   # nbdev writes `__all__ = []` above: re-export every name imported here

@@ -200,6 +200,11 @@ class DrawResult:
     def __init__(self, tickets, history, path=None, config=None): store_attr()
     def __repr__(self): return f"DrawResult({len(self.tickets)} rounds, final sparsity {self.history.sparsity.iloc[-1]:.2%})\n{self.history}"
     def plot(self, ax=None, controls=None): return plot_history(self.history, ax=ax, controls=controls)
+    def dense_state(self)->dict:
+        "The trained dense network of round 0 (the draw's `dense.safetensors`)"
+        if getattr(self, '_dense', None) is not None: return self._dense
+        if self.path is None or not (self.path/'dense.safetensors').is_file(): raise ValueError("this draw kept no trained dense network")
+        return load_tensors(self.path/'dense.safetensors')[0]
 
     @classmethod
     def load(cls, path)->'DrawResult':
@@ -323,7 +328,7 @@ def _draw_round(learn:Learner, run:Run, s, r:int):
     t = Ticket(masks, rewind_state if s.rewind == 'weights' else start_state, {**s.meta, 'round': r, 'sparsity': row['sparsity'], 'scores': scores})
     _commit_round(run, r, t, state_copy(learn.model), row)
 
-# %% ../nbs/04_draw.ipynb #0c67d20e
+# %% ../nbs/04_draw.ipynb #aa550ce6
 @patch
 def draw(self:Learner,
          rounds:int=5,                  # Pruning rounds after the dense round 0 (IMP); 1 with `sparsity` for one-shot
@@ -355,6 +360,7 @@ def draw(self:Learner,
         for r in range(rounds + 1): _draw_round(self, run, s, r)
         rows = [v['row'] for v in run.finished('round_').values()]
         res = DrawResult([_load_ticket(run, row['round']) for row in rows], pd.DataFrame(rows), run.path, run.config)
+        if run.path is None: res._dense = run.load_tensors('dense.safetensors')[0]
         _save_plot(run, res)
     return res
 
