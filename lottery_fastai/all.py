@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/19_all.ipynb #9aa5232f
+# %% ../nbs/19_all.ipynb #20df8440
 from .io import *
 from .runs import *
 from .data import *
@@ -19,4 +19,5 @@ from .gradinit import *
 from .spend import *
 from .stability import *
 from .elastic import *
+from .analysis import *
 __all__ = [k for k in dir() if not k.startswith('_')]   # nbdev writes `__all__ = []` above: re-export every name imported here
