@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/19_all.ipynb #20df8440
+# %% ../nbs/19_all.ipynb #8499d313
 from .io import *
 from .runs import *
 from .data import *
@@ -20,4 +20,5 @@ from .spend import *
 from .stability import *
 from .elastic import *
 from .analysis import *
+from .figures import *
 __all__ = [k for k in dir() if not k.startswith('_')]   # nbdev writes `__all__ = []` above: re-export every name imported here

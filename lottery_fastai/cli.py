@@ -30,6 +30,7 @@ from .spend import spend_draw, RECIPES, SpendResult, check_budget, PRESETS
 from .bench import bench_mask_upkeep
 from .stability import stability, plot_instability
 from .elastic import elastic, ELASTIC_METHODS, STRATEGIES
+from .figures import figure, FIGURES
 
 # %% ../nbs/20_cli.ipynb #cbdd76b2
 def _renamed(f, **names):
@@ -306,10 +307,31 @@ def elastic_job(source:str='runs/draw',   # Run folder of the source draw (`--fr
     print(f"\ntransfer: {1e3*cost['transfer_s']:.1f} ms a ticket; IMP at {to}: {cost['imp_s']:.1f} s; {cost['speedup']:,.0f}x cheaper", flush=True)
     return df
 
+# %% ../nbs/20_cli.ipynb #dfc042c7
+def figure_job(name:str,                # A key of `FIGURES`, or 'all'
+               path:str='runs/figures',  # Root of the run folders the figures read and write
+               full:bool=False,          # The authors' settings (ResNet-18, CIFAR; for a GPU)
+               quick:bool=False,         # The CI size (640 digits, one epoch)
+               data:str=None,            # Data set (with `--full`: 'cifar100', the paper's headline, or 'cifar10')
+               seeds:str=None,           # Comma-separated seeds (default 0,1,2)
+               cpu_ok:bool=False,        # Let `--full` run without a GPU
+              )->dict:
+    "Make one (or every) table and figure of the Spending paper: PNG and CSV under `path/figures`"
+    if full and quick: raise ValueError("give `full` or `quick`, not both")
+    names = list(FIGURES) if name == 'all' else [name]
+    if name != 'all' and name not in FIGURES: raise ValueError(f"`name` must be one of {list(FIGURES)} or 'all', got {name!r}")
+    try: sd = None if seeds in (None, '') else [int(x) for x in str(seeds).split(',')]
+    except ValueError: raise ValueError(f"`seeds` must be comma-separated ints, got {seeds!r}") from None
+    scale, out = 'full' if full else 'quick' if quick else 'small', {}
+    for n in names:
+        out[n] = figure(n, path, scale, data, sd, cpu_ok=cpu_ok, verbose=True)
+        print(f"{n}: {Path(path)/'figures'/n}.png ({len(out[n])} rows in {n}.csv)", flush=True)
+    return out
+
 # %% ../nbs/20_cli.ipynb #4327cb39
 BENCH_MODELS = {'resnet20': dict(n_in=3, x=(3, 32, 32)), 'lenet300': dict(n_in=1, x=(1, 28, 28))}
 
-# %% ../nbs/20_cli.ipynb #3935bc15
+# %% ../nbs/20_cli.ipynb #7c5e511d
 def _positive_int(name, v, lo=1):
     if not isinstance(v, int) or isinstance(v, bool) or v < lo: raise ValueError(f"`{name}` must be an int >= {lo}, got {v!r}")
 
@@ -346,7 +368,7 @@ def bench_job(archs:str='resnet20,lenet300', # Comma-separated models: keys of `
 MAIN = dict(arch='resnet8', width=8, rounds=5, rate=0.4, epochs=5, lr=1e-2, controls='reinit', spend='vanilla,AT+TRT')
 MAIN_FULL = dict(arch='resnet18', preset='spending', rounds=16, rewind_pct=0.18, controls='reinit', spend='vanilla,AT,TRT,AT+TRT')
 
-# %% ../nbs/20_cli.ipynb #c85919c3
+# %% ../nbs/20_cli.ipynb #d0566624
 def main_job(full:bool=False,      # The paper-scale run (`MAIN_FULL`, the authors' settings: for a GPU) instead of the 5-minute one (`MAIN`)
              data:str=None,        # Data set: one of `lottery_fastai.data.DATASETS` (default: mnist5k, or cifar10 with `full`)
              seed:int=0,           # Seed of the split, the initialisation and the shuffling
@@ -357,9 +379,9 @@ def main_job(full:bool=False,      # The paper-scale run (`MAIN_FULL`, the autho
     data = data or ('cifar10' if full else 'mnist5k')
     return draw_job(data=data, seed=seed, path=path or ('runs/main-full' if full else 'runs/main'), data_path=data_path, **(MAIN_FULL if full else MAIN))
 
-# %% ../nbs/20_cli.ipynb #e2b820e7
-JOBS = {'main': main_job, 'draw': draw_job, 'spend': spend_job, 'stability': stability_job, 'elastic': elastic_job, 'bench': bench_job,
-        'train': train_job}
+# %% ../nbs/20_cli.ipynb #a069ac58
+JOBS = {'main': main_job, 'draw': draw_job, 'spend': spend_job, 'stability': stability_job, 'elastic': elastic_job, 'figure': figure_job,
+        'bench': bench_job, 'train': train_job}
 USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, ConnectionError, RunLocked, DiskError, TrainingDiverged)
 ALIASES = {'n_epoch': 'epochs', 'name': 'data', 'kinds': 'controls', 'iteration': 'rewind_iter', 'epoch': 'rewind_epoch',
            'pct': 'rewind_pct', 'recipe': 'recipes'}   # the library's argument names, as the jobs' options call them
