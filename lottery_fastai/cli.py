@@ -22,7 +22,7 @@ from .io import DiskError, write_table
 from .runs import Run, RunLocked, quiet_unless_interactive
 from .data import get_dls, DATASETS, check_seed
 from .models import get_model, MODELS
-from .callbacks import TrainingDiverged, FiniteLossCallback
+from .callbacks import TrainingDiverged, FiniteLossCallback, check_options
 from .draw import papers_sgd, CONTROLS, DrawResult, check_fit, check_fits_data, score
 from .masks import CRITERIA
 from .tweaks import TweakContext
@@ -32,7 +32,7 @@ from .stability import stability, plot_instability
 from .elastic import elastic, ELASTIC_METHODS, STRATEGIES
 from .figures import figure, FIGURES
 
-# %% ../nbs/20_cli.ipynb #cbdd76b2
+# %% ../nbs/20_cli.ipynb #14d5db5e
 def _renamed(f, **names):
     "Call `f`; a user error it raises names our options instead of its arguments (`names`: theirs to ours)"
     try: return f()
@@ -41,11 +41,11 @@ def _renamed(f, **names):
         for old,new in names.items(): msg = msg.replace(f'`{old}`', f'`{new}`')
         raise type(e)(msg) from None
 
-def _dls(data, bs, seed, data_path, n=None):
-    "The job's data, errors naming `data`, `data_path`, `bs`, `n`"
+def _dls(data, bs, seed, data_path, n=None, device=None):
+    "The job's data (on `device`), errors naming `data`, `data_path`, `bs`, `n`"
     check_seed(seed)
     kw = {'n': n} if n is not None else {}
-    return _renamed(lambda: get_dls(data, bs=bs, seed=seed, path=data_path, **kw), name='data', path='data_path')
+    return _renamed(lambda: get_dls(data, bs=bs, seed=seed, path=data_path, device=device, **kw), name='data', path='data_path')
 
 def _model(arch, dls, seed, width=None):
     "(model, the kwargs that rebuild it): `arch` for the data's channels, size and classes"
@@ -99,7 +99,7 @@ def train_job(data:str='mnist5k',      # Data set: one of `lottery_fastai.data.D
 SCHEDULES = {'one_cycle': 'fit_one_cycle', 'step': 'fit_step'}
 CLI_CRITERIA = [k for k,c in CRITERIA.items() if 'reference' not in c.needs]
 
-# %% ../nbs/20_cli.ipynb #4aed4cc8
+# %% ../nbs/20_cli.ipynb #f0423b34
 def _choice(name, value, allowed):
     if value not in allowed: raise ValueError(f"`{name}` must be one of {list(allowed)}, got {value!r}")
 
@@ -148,6 +148,10 @@ def draw_job(data:str='mnist5k',        # Data set: one of `lottery_fastai.data.
              seed:int=0,                # Seed of the split, the initialisation, and round r's shuffling (`seed + r`)
              data_seed:int=None,        # Seed of the order of the batches (round r: `data_seed + r`; default: `seed`)
              warmup:int=0,              # Iterations of linear learning-rate warmup (`--schedule step` only)
+             precision:str='fp32',      # 'fp32', or mixed precision 'bf16' / 'fp16'
+             channels_last:bool=False,  # Train in channels-last memory layout
+             compile:bool=False,        # Compile the forward pass with torch.compile
+             device:str=None,           # 'cpu' or 'cuda' (default: cuda when there is one)
              preset:str=None,           # A paper's settings (a key of `PRESETS`): epochs, lr, schedule, rate, batch size, pruned layers, weight decay, milestones, re-scaling budget
              path:str='runs/draw',      # Run folder
              data_path:str=None,        # Local folder of the data (for 'folder', or a local copy of a known set)
@@ -160,10 +164,11 @@ def draw_job(data:str='mnist5k',        # Data set: one of `lottery_fastai.data.
     kinds, recipes = _names('controls', controls, CONTROLS), _names('spend', spend, RECIPES)
     check_budget(gradinit_budget)
     if lr is None: lr = 3e-3 if schedule == 'one_cycle' else 0.1
+    device = check_options(precision, channels_last, compile, device)
     if warmup:
         if schedule != 'step': raise ValueError(f"`warmup` applies to the step schedule (`schedule` 'step'), not to {schedule!r}")
         s.fit_kwargs = {**(s.fit_kwargs or {}), 'warmup': warmup}
-    dls = _dls(data, bs, seed, data_path, n)
+    dls = _dls(data, bs, seed, data_path, n, device)
     model, kw = _model(arch, dls, seed, width)
     learn = Learner(dls, model, metrics=accuracy, **({'opt_func': papers_sgd} if schedule == 'step' else {}))
     meta = dict(arch=arch, n_in=dls.one_batch()[0].shape[1], n_out=dls.c, data=data, n=n, bs=bs, model_kwargs=kw, preset=preset)
@@ -171,7 +176,8 @@ def draw_job(data:str='mnist5k',        # Data set: one of `lottery_fastai.data.
     with learn.no_logging(), quiet_unless_interactive(learn):   # one line per round (the log) instead of a table per epoch
         res = learn.draw(rounds=rounds, n_epoch=epochs, lr=lr, fit=SCHEDULES[schedule], fit_kwargs=s.fit_kwargs, rate=rate, criterion=criterion,
                          rewind=rewind, rewind_iter=rewind_iter, rewind_epoch=rewind_epoch, rewind_pct=rewind_pct, seed=seed, data_seed=data_seed,
-                         path=path, meta=meta, prunable_kwargs=s.prunable_kwargs, verbose=True)
+                         path=path, meta=meta, prunable_kwargs=s.prunable_kwargs, verbose=True, precision=precision,
+                         channels_last=channels_last, compile=compile)
         hist = res.history
         if kinds:
             ctl = learn.draw_controls(res, kinds=kinds, verbose=True)   # also redraws the plot with the controls
@@ -218,6 +224,7 @@ def spend_job(path:str='runs/draw',        # Run folder of a finished draw
               gradinit_iters:int=None,     # Iterations of re-scaling for the recipes that re-scale (default: the recipe's, 180)
               gradinit_budget:float=0.03,  # Share of each spend's training that re-scaling may cost (caps its iterations)
               data_path:str=None,          # Local folder of the data, if the draw used one
+              device:str=None,             # 'cpu' or 'cuda' (default: cuda when there is one)
              )->SpendResult:
     "Spend every ticket of a finished draw with each recipe; print test accuracy per round and recipe, activation zeros and re-scaling cost"
     names = _names('recipes', recipes, RECIPES)
@@ -227,7 +234,7 @@ def spend_job(path:str='runs/draw',        # Run folder of a finished draw
     check_budget(gradinit_budget)
     res = DrawResult.load(path)
     c = res.config
-    dls = _dls(c['data'], c['bs'], c['seed'], data_path, c.get('n'))
+    dls = _dls(c['data'], c['bs'], c['seed'], data_path, c.get('n'), check_options(device=device))
     rs = _check_recipes(names, res.tickets[0].build_model(), c.get('arch'))
     return _spend(res, dls, rs, seeds, gradinit_iters, gradinit_budget, c['fit'])
 

@@ -19,8 +19,8 @@ from fastai.imports import noop
 from .io import load_tensors, read_table
 from .runs import Run, bar, config_diff
 from .data import reseed, check_seed
-from .callbacks import MaskCallback, SkipToIter, FiniteLossCallback
-from .draw import Ticket, DrawResult, score, state_copy, papers_sgd, check_fit, remaining_axis
+from .callbacks import MaskCallback, SkipToIter, FiniteLossCallback, option_cbs, check_options
+from .draw import Ticket, DrawResult, score, state_copy, papers_sgd, check_fit, remaining_axis, options_config, OPTIONS
 from .tweaks import (Tweak, TweakContext, TWEAKS, tweak_from_dict, Act, Skips, Smoothing, Distill,
                                    activation_sparsity, ACTIVATIONS)
 from .gradinit import Rescale
@@ -134,6 +134,7 @@ def spend(ticket:Ticket, dls, recipe='vanilla',
           gradinit_budget:float=0.03, # Share of the training run that re-scaling may cost: caps the recipe's iterations (`n_iter_for`); None: no cap
           cbs=None,                  # More callbacks for the fit
           quiet:bool=False,          # No progress bar or epoch table
+          precision:str='fp32', channels_last:bool=False, compile:bool=False,   # Training options (see `option_cbs`)
           **settings,                # Tweak settings that change `recipe`'s, e.g. `act='mish', smoothing=0.2`
          )->tuple:                   # (the trained `Learner`, its scores); `learn.act_zeros` has the zeros after each activation
     "Retrain `ticket` on `dls` with the tweaks of `recipe`: exact mask, schedule replayed from the ticket's rewind point"
@@ -149,7 +150,8 @@ def spend(ticket:Ticket, dls, recipe='vanilla',
     reseed(seed, dls)
     if quiet: learn.logger = noop; learn.remove_cb(ProgressCallback)
     t1 = time.perf_counter()
-    cbs = [MaskCallback(ticket.masks), SkipToIter(ticket.meta.get('rewind_iter', 0)), *extra, FiniteLossCallback(), *(cbs or [])]
+    cbs = [MaskCallback(ticket.masks), SkipToIter(ticket.meta.get('rewind_iter', 0)), *extra, FiniteLossCallback(),
+           *option_cbs(precision, channels_last, compile), *(cbs or [])]
     getattr(learn, fit)(n_epoch, cbs=cbs, reset_opt=True, **fkw)
     t2 = time.perf_counter()
     scores = score(learn.model, dls)
@@ -234,11 +236,13 @@ def _merge_spend(old:dict, new:dict)->dict:
     if diff: raise ValueError(f"holds spends with other settings ({'; '.join(diff)}): use another `path`, or delete that folder")
     return {**new, 'recipes': {**old['recipes'], **new['recipes']}}
 
-# %% ../nbs/07_spend.ipynb #10d0e2d8
-def _spend_spec(res, dls, recipes, rounds, seeds, n_epoch, lr, fit, fit_kwargs, opt_func, teacher, gradinit_iters, gradinit_budget):
+# %% ../nbs/07_spend.ipynb #53e5ea35
+def _spend_spec(res, dls, recipes, rounds, seeds, n_epoch, lr, fit, fit_kwargs, opt_func, teacher, gradinit_iters, gradinit_budget, options):
     "Check every argument of `spend_draw` before anything is trained or written; the spend's settings"
     if not isinstance(res, DrawResult): res = DrawResult.load(res)
     cfg = res.config or {}
+    options = {**options_config(cfg, True), **{k: v for k,v in options.items() if v is not None}}   # the draw's, unless given
+    check_options(**options, device=dls.device)
     rs = [get_recipe(r) for r in ([recipes] if isinstance(recipes, (str, dict, Recipe)) else list(recipes))]
     names = [r.name for r in rs]
     if not rs or len(set(names)) != len(names): raise ValueError(f"`recipes` must name at least one recipe, each name once, got {names}")
@@ -254,9 +258,10 @@ def _spend_spec(res, dls, recipes, rounds, seeds, n_epoch, lr, fit, fit_kwargs, 
     t0 = res.tickets[0]
     for r in rs: r.check(t0.build_model(), TweakContext(arch=t0.meta.get('arch', 'this model'), teacher=nn.Identity()))   # the teacher: below
     teacher = _teacher(res, dls, teacher, rs)
-    training = dict(n_epoch=n_epoch, lr=lr, fit=fit, fit_kwargs=fit_kwargs, opt_func=_name(opt_func), gradinit_budget=gradinit_budget)
+    training = dict(n_epoch=n_epoch, lr=lr, fit=fit, fit_kwargs=fit_kwargs, opt_func=_name(opt_func), gradinit_budget=gradinit_budget,
+                    **options_config(options))
     return SimpleNamespace(res=res, rs=rs, rounds=rounds, seeds=seeds, n_epoch=n_epoch, lr=lr, fit=fit, fit_kwargs=fit_kwargs, opt_func=opt_func,
-                           teacher=teacher, budget=gradinit_budget, have=have,
+                           teacher=teacher, budget=gradinit_budget, have=have, options=options,
                            config=dict(job='spend', training=training, recipes={r.name: r.to_dict() for r in rs}))
 
 def _spend_step(run:Run, s, dls, rnd:int, seed:int, r:Recipe, save_models:bool):
@@ -265,7 +270,7 @@ def _spend_step(run:Run, s, dls, rnd:int, seed:int, r:Recipe, save_models:bool):
     if run.done(step): return
     t = s.have[rnd]
     learn, sc = spend(t, dls, r, s.n_epoch, s.lr, s.fit, s.fit_kwargs, teacher=s.teacher if r.get(Distill) else None, opt_func=s.opt_func,
-                      seed=seed + rnd, gradinit_budget=s.budget, quiet=True)
+                      seed=seed + rnd, gradinit_budget=s.budget, quiet=True, **s.options)
     row = dict(recipe=r.name, round=rnd, seed=seed, sparsity=t.sparsity, **sc)
     acts = [] if learn.act_zeros is None else [dict(recipe=r.name, round=rnd, seed=seed, **a) for a in learn.act_zeros.to_dict('records')]
     if save_models:
@@ -289,9 +294,11 @@ def spend_draw(res,                     # A `DrawResult`, or the run folder of a
                path=None,               # Results folder (default: `spend/` in the draw's folder; in memory if the draw has none)
                save_models:bool=True,   # Write the spent weights to `models/`
                verbose:bool=False,      # Print each line of the log too
+               precision:str=None, channels_last:bool=None, compile:bool=None,   # Training options (default: the draw's)
               )->SpendResult:
     "Spend every ticket of a draw with each recipe, with the draw's settings; results, weights and a plot go to `spend/` beside the draw"
-    s = _spend_spec(res, dls, recipes, rounds, seeds, n_epoch, lr, fit, fit_kwargs, opt_func, teacher, gradinit_iters, gradinit_budget)
+    s = _spend_spec(res, dls, recipes, rounds, seeds, n_epoch, lr, fit, fit_kwargs, opt_func, teacher, gradinit_iters, gradinit_budget,
+                    dict(precision=precision, channels_last=channels_last, compile=compile))
     res = s.res
     path = Path(path) if path is not None else res.path/'spend' if res.path is not None else None
     with Run(path, s.config, merge=_merge_spend, what='spend', verbose=verbose) as run:

@@ -40,7 +40,8 @@ def test_mnist_through_untar_data(fastai_home):
     xb,_ = dls.one_batch()
     assert xb.shape == (4, 1, 28, 28) and dls.c == 10 and len(dls.test.dataset) == 20
 
-def test_tiny_imagenet_layout(fastai_home):
+@pytest.mark.parametrize('device_data', [False, True])
+def test_tiny_imagenet_layout(fastai_home, device_data):
     root = fastai_home/'data'/'tiny-imagenet-200'
     wnids = ['n01443537', 'n01629819']
     for k,w in enumerate(wnids):
@@ -48,10 +49,11 @@ def test_tiny_imagenet_layout(fastai_home):
     write_digits(root/'val', ['images'], 4, size=64)
     files = sorted((root/'val'/'images').iterdir())
     (root/'val'/'val_annotations.txt').write_text(''.join(f'{f.name}\t{wnids[i % 2]}\t0\t0\t63\t63\n' for i,f in enumerate(files)))
-    dls = get_dls('tinyimagenet', bs=4)
-    assert dls.vocab == wnids and len(dls.test.dataset) == 4
+    dls = get_dls('tinyimagenet', bs=4, device_data=device_data)
+    assert list(dls.vocab) == wnids and len(dls.test.dataset) == 4
     assert dls.one_batch()[0].shape == (4, 3, 64, 64)
-    assert [dls.vocab[int(t)] for t in dls.test.dataset.tls[1]] == [wnids[i % 2] for i in range(4)]
+    labels = dls.test.dataset.y if device_data else dls.test.dataset.tls[1]   # the device-held tensors, or the folder pipeline's
+    assert [dls.vocab[int(t)] for t in labels] == [wnids[i % 2] for i in range(4)]
 
 def test_offline_download_fails_fast_with_instructions(fastai_home, monkeypatch):
     monkeypatch.setattr(ld, '_reachable', lambda url, timeout=3.: False)
