@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'MaskCallback', 'rewind_iter', 'state_copy', 'RewindCallback', 'SkipToIter', 'TrainingDiverged',
-           'FiniteLossCallback', 'DeviceMixedPrecision', 'CompileForward', 'check_options', 'option_cbs']
+           'FiniteLossCallback', 'DeviceMixedPrecision', 'CompileForward', 'ShardBatches', 'agree_across_ranks',
+           'check_options', 'option_cbs']
 
 # %% ../nbs/03_callbacks.ipynb #39c78413
 import torch, torch.nn as nn
@@ -100,10 +101,11 @@ class FiniteLossCallback(Callback):
             raise TrainingDiverged(f"the training loss became NaN or infinite during epoch {self.epoch}: the run stopped before "
                                    f"anything was pruned or saved; lower the learning rate (`lr`) and run again")
 
-# %% ../nbs/03_callbacks.ipynb #d6de827d
+# %% ../nbs/03_callbacks.ipynb #067bec93
 from fastai.callback.fp16 import MixedPrecision
 from fastai.callback.channelslast import ChannelsLast
 from fastcore.foundation import L
+from .runs import rank_world
 
 PRECISIONS = ('fp32', 'bf16', 'fp16')
 
@@ -128,6 +130,34 @@ class CompileForward(Callback):
         if not self.had_own: del self.learn.model.forward
     after_cancel_fit = after_fit
 
+class ShardBatches(Callback):
+    "Data parallel over `torch.distributed` processes: each trains on its share of every batch, gradients averaged, BatchNorm buffers from rank 0"
+    order = MaskCallback.order + 1
+    def before_fit(self):
+        self.rank, self.world = rank_world()
+        if self.dls.train.bs % self.world: raise ValueError(f"`bs`={self.dls.train.bs} must be a multiple of the {self.world} processes")
+    def before_batch(self):
+        if not self.training: return
+        self.learn.xb = tuple(x[self.rank::self.world] for x in self.xb)
+        self.learn.yb = tuple(y[self.rank::self.world] for y in self.yb)
+    def before_step(self):
+        gs = [p.grad for p in self.learn.model.parameters() if p.grad is not None]
+        flat = torch.cat([g.flatten() for g in gs])
+        torch.distributed.all_reduce(flat)
+        for g,f in zip(gs, flat.split([g.numel() for g in gs])): g.copy_(f.view_as(g)/self.world)
+    def after_step(self):
+        for b in self.learn.model.buffers(): torch.distributed.broadcast(b, 0)   # what DDP's `broadcast_buffers` does
+
+def agree_across_ranks(tensors:dict)->bool:
+    "Whether every process of a distributed job holds the same `tensors` (True when there is one process)"
+    rank, world = rank_world()
+    if world == 1: return True
+    sig = lambda v: [float(v.double().sum()), float((v.double().flatten()*torch.arange(1, v.numel() + 1, dtype=torch.float64)).sum())]
+    h = torch.tensor([x for k in sorted(tensors) for x in sig(tensors[k].cpu())], dtype=torch.float64)
+    hs = [torch.zeros_like(h) for _ in range(world)]
+    torch.distributed.all_gather(hs, h)
+    return all(torch.equal(x, hs[0]) for x in hs)
+
 def check_options(precision:str='fp32', channels_last:bool=False, compile:bool=False, device=None):
     "Refuse training options this machine cannot run, before any work; the device they were checked for"
     if precision not in PRECISIONS: raise ValueError(f"`precision` must be one of {PRECISIONS}, got {precision!r}")
@@ -145,5 +175,6 @@ def check_options(precision:str='fp32', channels_last:bool=False, compile:bool=F
     return dev
 
 def option_cbs(precision:str='fp32', channels_last:bool=False, compile:bool=False)->list:
-    "The callbacks of a fit with these options"
-    return ([DeviceMixedPrecision(precision)] if precision != 'fp32' else []) + ([ChannelsLast()] if channels_last else []) + ([CompileForward()] if compile else [])
+    "The callbacks of a fit with these options (and `ShardBatches` in a distributed job)"
+    return ([DeviceMixedPrecision(precision)] if precision != 'fp32' else []) + ([ChannelsLast()] if channels_last else []) + \
+           ([CompileForward()] if compile else []) + ([ShardBatches()] if rank_world()[1] > 1 else [])

@@ -4,12 +4,12 @@
 
 # %% auto #0
 __all__ = ['SCHEDULES', 'CLI_CRITERIA', 'ELASTIC_KEYS', 'BENCH_MODELS', 'MAIN', 'MAIN_FULL', 'JOBS', 'USER_ERRORS', 'ALIASES',
-           'cli_message', 'main']
+           'cli_message', 'init_distributed', 'main']
 
 # %% ../nbs/20_cli.ipynb #857c730f
 import warnings
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)   # raised inside an import of fastai's; nothing a user can act on
-import sys, re, math, inspect
+import os, sys, re, math, inspect, contextlib
 from types import SimpleNamespace
 from pathlib import Path
 import torch, torch.nn as nn, pandas as pd
@@ -27,7 +27,7 @@ from .draw import papers_sgd, CONTROLS, DrawResult, check_fit, check_fits_data, 
 from .masks import CRITERIA
 from .tweaks import TweakContext
 from .spend import spend_draw, RECIPES, SpendResult, check_budget, PRESETS
-from .bench import bench_mask_upkeep
+from .bench import bench_mask_upkeep, bench_epoch
 from .stability import stability, plot_instability
 from .elastic import elastic, ELASTIC_METHODS, STRATEGIES
 from .figures import figure, FIGURES
@@ -338,20 +338,42 @@ def figure_job(name:str,                # A key of `FIGURES`, or 'all'
 # %% ../nbs/20_cli.ipynb #4327cb39
 BENCH_MODELS = {'resnet20': dict(n_in=3, x=(3, 32, 32)), 'lenet300': dict(n_in=1, x=(1, 28, 28))}
 
-# %% ../nbs/20_cli.ipynb #7c5e511d
+# %% ../nbs/20_cli.ipynb #83d55f0e
 def _positive_int(name, v, lo=1):
     if not isinstance(v, int) or isinstance(v, bool) or v < lo: raise ValueError(f"`{name}` must be an int >= {lo}, got {v!r}")
 
-def bench_job(archs:str='resnet20,lenet300', # Comma-separated models: keys of `BENCH_MODELS`
-              bs:int=128,                     # Batch size
-              steps:int=20,                   # Training steps per repetition
+def _bench_epoch(archs, bss, precisions, n, reps, device, path):
+    "The epoch benchmark of `bench --epoch`: print and write its table"
+    names = _names('archs', archs, MODELS)
+    try: bl = [int(v) for v in str(bss).split(',') if v]
+    except ValueError: raise ValueError(f"`bss` must be comma-separated batch sizes, got {bss!r}") from None
+    if not bl or any(b < 1 for b in bl): raise ValueError(f"`bss` must be comma-separated batch sizes >= 1, got {bss!r}")
+    ps = _names('precisions', precisions, ('fp32', 'bf16', 'fp16'))
+    _positive_int('n', n, max(bl)); _positive_int('reps', reps)
+    df = bench_epoch(names, bl, ps, n=n, reps=reps, device=device)
+    write_table(Path(path)/'bench_epoch.csv', df)
+    with pd.option_context('display.float_format', '{:.3f}'.format, 'display.width', 200):
+        print(f"{df.hardware.iloc[0]}, torch {torch.__version__}, {n} synthetic CIFAR-shaped images, {reps} interleaved repetitions")
+        print(df[['arch', 'bs', 'precision', 'variant', 'epoch_s', 'img_per_s', 'ratio_to_plain']].to_string(index=False))
+    return df
+
+def bench_job(archs:str=None,                 # Comma-separated models (default: resnet20,lenet300; with `--epoch`: resnet20,resnet18)
+              bs:int=128,                     # Batch size (mask upkeep)
+              steps:int=20,                   # Training steps per repetition (mask upkeep)
               reps:int=7,                     # Interleaved repetitions
-              sparsity:float=0.8,             # Fraction of weights masked
+              sparsity:float=0.8,             # Fraction of weights masked (mask upkeep)
               device:str=None,                # 'cpu' or 'cuda' (default: cuda when there is one)
-              path:str='runs/bench',          # Folder of `bench.csv`
+              epoch:bool=False,               # Time whole epochs against plain PyTorch and the folder pipeline instead
+              bss:str='128,512',              # Comma-separated batch sizes (`--epoch`)
+              precisions:str=None,            # Comma-separated 'fp32', 'bf16', 'fp16' (`--epoch`; default: fp32, and bf16 on a GPU)
+              n:int=2048,                     # Synthetic images per epoch (`--epoch`)
+              path:str='runs/bench',          # Folder of `bench.csv` / `bench_epoch.csv`
              )->pd.DataFrame:
-    "Time a training step dense, with `MaskCallback` and with `torch.nn.utils.prune` hooks; print ratios to dense"
-    names = _names('archs', archs, BENCH_MODELS)
+    "Time mask upkeep per step against dense and torch.nn.utils.prune; or, with `--epoch`, whole epochs against plain PyTorch"
+    if epoch:
+        dev = check_options(device=device)
+        return _bench_epoch(archs or 'resnet20,resnet18', bss, precisions or ('fp32,bf16' if dev.type == 'cuda' else 'fp32'), n, reps, dev, path)
+    names = _names('archs', archs or 'resnet20,lenet300', BENCH_MODELS)
     if not names: raise ValueError(f"`archs` must name at least one of {list(BENCH_MODELS)}")
     _positive_int('bs', bs); _positive_int('reps', reps); _positive_int('steps', steps, 4)
     if isinstance(sparsity, bool) or not isinstance(sparsity, (int, float)) or not 0 <= sparsity < 1: raise ValueError(f"`sparsity` must be in [0, 1), got {sparsity!r}")
@@ -386,7 +408,7 @@ def main_job(full:bool=False,      # The paper-scale run (`MAIN_FULL`, the autho
     data = data or ('cifar10' if full else 'mnist5k')
     return draw_job(data=data, seed=seed, path=path or ('runs/main-full' if full else 'runs/main'), data_path=data_path, **(MAIN_FULL if full else MAIN))
 
-# %% ../nbs/20_cli.ipynb #a069ac58
+# %% ../nbs/20_cli.ipynb #79626285
 JOBS = {'main': main_job, 'draw': draw_job, 'spend': spend_job, 'stability': stability_job, 'elastic': elastic_job, 'figure': figure_job,
         'bench': bench_job, 'train': train_job}
 USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, ConnectionError, RunLocked, DiskError, TrainingDiverged)
@@ -401,6 +423,17 @@ def cli_message(msg:str, job)->str:
         return f'--{k}' if k in opts else m.group(0)
     return re.sub(r'`(\w+)`', _opt, msg)
 
+def init_distributed()->int:
+    "Join the `torch.distributed` job `torchrun` started (one process per GPU; gloo on a CPU); the number of processes"
+    world = int(os.environ.get('WORLD_SIZE', '1'))
+    if world == 1: return 1
+    if torch.cuda.is_available():
+        if world > torch.cuda.device_count():
+            raise ValueError(f"{world} processes but {torch.cuda.device_count()} GPU(s): start at most one process per GPU (`--nproc_per_node`)")
+        torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', '0')))
+    torch.distributed.init_process_group('nccl' if torch.cuda.is_available() else 'gloo')
+    return world
+
 def main(argv=None)->int:
     "Entry point of the `lottery_fastai` command: `lottery_fastai JOB [--option value ...] [--debug]`"
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -414,9 +447,14 @@ def main(argv=None)->int:
     if job is elastic_job: argv = ['--source' if a == '--from' else a for a in argv]   # `from` is Python's: the parameter is `source`
     args = vars(anno_parser(job, prog=f'lottery_fastai {argv[0]}').parse_args(argv[1:]))
     args.pop('pdb', None); args.pop('xtra', None)
-    try: job(**args)
+    try:
+        world = init_distributed()
+        quiet = int(os.environ.get('RANK', '0')) > 0   # in a distributed job, rank 0 speaks for all
+        with contextlib.redirect_stdout(open(os.devnull, 'w')) if quiet else contextlib.nullcontext(): job(**args)
     except USER_ERRORS as e:
         if debug: raise
         print(f'lottery_fastai: error: {cli_message(str(e), job)}', file=sys.stderr)
         return 2
+    finally:
+        if torch.distributed.is_available() and torch.distributed.is_initialized(): torch.distributed.destroy_process_group()
     return 0

@@ -25,7 +25,9 @@ from .runs import Run
 from .data import reseed, check_seed
 from .models import get_model
 from .masks import prunable, prune, apply_masks, sparsity, full_masks, get_criterion, check_fraction
-from .callbacks import MaskCallback, RewindCallback, SkipToIter, FiniteLossCallback, state_copy, rewind_iter, check_options, option_cbs
+from .callbacks import (MaskCallback, RewindCallback, SkipToIter, FiniteLossCallback, state_copy, rewind_iter, check_options,
+                                      option_cbs, agree_across_ranks)
+from .runs import rank_world
 
 # %% ../nbs/04_draw.ipynb #2b0227c0
 class Ticket:
@@ -336,7 +338,14 @@ def _draw_round(learn:Learner, run:Run, s, r:int):
     t = Ticket(masks, rewind_state if s.rewind == 'weights' else start_state, {**s.meta, 'round': r, 'sparsity': row['sparsity'], 'scores': scores})
     _commit_round(run, r, t, state_copy(learn.model), row)
 
-# %% ../nbs/04_draw.ipynb #977b56e8
+# %% ../nbs/04_draw.ipynb #09433c48
+def _check_ranks(run:Run, res:DrawResult):
+    "In a distributed job: every process must hold the same masks (they are pruned from the same weights)"
+    world = rank_world()[1]
+    if world == 1: return
+    if not agree_across_ranks(res.tickets[-1].masks): raise RuntimeError(f"the masks differ between the {world} processes: the model diverged across ranks")
+    run.log(f'masks identical on {world} processes')
+
 @patch
 def draw(self:Learner,
          rounds:int=5,                  # Pruning rounds after the dense round 0 (IMP); 1 with `sparsity` for one-shot
@@ -372,6 +381,7 @@ def draw(self:Learner,
         rows = [v['row'] for v in run.finished('round_').values()]
         res = DrawResult([_load_ticket(run, row['round']) for row in rows], pd.DataFrame(rows), run.path, run.config)
         if run.path is None: res._dense = run.load_tensors('dense.safetensors')[0]
+        _check_ranks(run, res)
         _save_plot(run, res)
     return res
 

@@ -8,6 +8,7 @@ import lottery_fastai.io as lio
 from lottery_fastai.models import MODELS, get_model
 from lottery_fastai.tweaks import activation_sparsity
 from lottery_fastai.runs import Run
+from lottery_fastai.draw import Ticket
 
 CLI = str(Path(sys.executable).parent/'lottery_fastai')
 TINY = ['--rounds', '2', '--epochs', '1', '--n', '600', '--bs', '64', '--controls', '']
@@ -105,3 +106,25 @@ def test_failed_start_does_not_block_the_corrected_command(tmp_path):
     assert (tmp_path/'run'/'config.json').exists() and not (tmp_path/'run'/'tickets').exists()   # nothing was pruned or saved
     r = run('draw', *TINY, '--path', str(tmp_path/'run'))
     assert r.returncode == 0, r.stderr
+
+TORCHRUN = str(Path(sys.executable).parent/'torchrun')
+
+def test_two_processes_over_gloo_draw_the_same_masks_and_resume(tmp_path):
+    "Data parallel on the CPU: 2 processes (gloo) draw the masks one process draws; killed after round 0, the job resumes and ends the same"
+    args = ['draw', '--arch', 'lenet300', '--rounds', '2', '--epochs', '1', '--bs', '64', '--controls', '']   # no --n: torchrun reads it as its own
+    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
+    single = run(*args, '--path', str(tmp_path/'single'), env=env)
+    assert single.returncode == 0, single.stderr
+    cmd = [TORCHRUN, '--nproc_per_node', '2', '--master_port', str(29500 + os.getpid() % 400), CLI, *args, '--path', str(tmp_path/'multi')]
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+    steps = tmp_path/'multi'/'steps.json'
+    assert wait_for(lambda: steps.exists() and 'round_00' in steps.read_text(), p), 'round 0 never finished'
+    if p.poll() is None: os.killpg(p.pid, signal.SIGKILL); p.wait()
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    log = (tmp_path/'multi'/'log.txt').read_text()
+    assert 'masks identical on 2 processes' in log
+    for rnd in (1, 2):
+        a, b = (Ticket.load(tmp_path/f/'tickets'/f'round_0{rnd}.safetensors') for f in ('multi', 'single'))
+        for k in a.masks: assert torch.equal(a.masks[k], b.masks[k]), (rnd, k)
+    assert r.stdout.count('run folder:') == 1                                        # rank 0 speaks for both
