@@ -41,8 +41,9 @@ def test_imp_end_to_end(tmp_path):
     cfg = json.loads((run_dir/'config.json').read_text())
     assert cfg['seed'] == 3 and cfg['rounds'] == 3 and cfg['arch'] == 'lenet300'
 
-def test_resume_after_kill_matches_uninterrupted(tmp_path):
-    args = ['draw', '--rounds', '3', '--epochs', '3', '--n', '3000', '--bs', '64', '--seed', '3', '--controls', '']   # rounds of ~1.5 s: time to kill one
+@pytest.mark.parametrize('options', [[], ['--precision', 'bf16', '--compile']], ids=['fp32', 'bf16+compile'])
+def test_resume_after_kill_matches_uninterrupted(tmp_path, options):
+    args = ['draw', '--rounds', '3', '--epochs', '3', '--n', '3000', '--bs', '64', '--seed', '3', '--controls', '', *options]   # rounds of ~1.5 s
     ref = run(*args, '--path', str(tmp_path/'ref'))
     assert ref.returncode == 0, ref.stderr
     # the same draw, killed with SIGKILL once round 1 is finished and round 2 is training, then started again
