@@ -13,7 +13,7 @@ import torch, torch.nn as nn, torch.nn.functional as F, pandas as pd
 from fastai.callback.core import Callback
 from .masks import prunable, sparsity
 
-# %% ../nbs/08_analysis.ipynb #af408a3b
+# %% ../nbs/08_analysis.ipynb #7e07ddc2
 def _params(model)->tuple: return tuple(zip(*[(n, p) for n,p in model.named_parameters() if p.requires_grad]))
 
 def _xy(b, dev): return [t.as_subclass(torch.Tensor).to(dev) for t in b[:2]]
@@ -32,7 +32,8 @@ def batch_loss(model:nn.Module, batches)->torch.Tensor:
 def hvp(model:nn.Module, batches, vs:list, masks:dict=None)->list:
     "The Hessian of the loss on `batches` times `vs` (one tensor per trainable parameter), in the subspace of `masks`"
     names, ps = _params(model)
-    was = model.training; model.eval()
+    was = model.training
+    model.eval()
     try:
         gs = torch.autograd.grad(batch_loss(model, batches), ps, create_graph=True)
         hv = torch.autograd.grad(sum((g*v).sum() for g,v in zip(gs, _project(vs, names, masks))), ps)
@@ -63,7 +64,7 @@ def hessian_top(model:nn.Module,      # The network (in eval mode for the measur
     norm = torch.sqrt(sum((x*x).sum() for x in v))
     return dict(eigenvalue=lam, vector=dict(zip(names, [x/norm for x in v])), n_hvp=i, converged=done, seconds=time.perf_counter() - t0)
 
-# %% ../nbs/08_analysis.ipynb #2069755c
+# %% ../nbs/08_analysis.ipynb #e530e48c
 def hessian_cost(model:nn.Module, batches, tol:float=1e-3, **kwargs)->dict:
     "Products and seconds of `hessian_top`, and the seconds of one training step on the same batches, and their ratio"
     res = hessian_top(model, batches, tol=tol, **kwargs)
@@ -71,7 +72,9 @@ def hessian_cost(model:nn.Module, batches, tol:float=1e-3, **kwargs)->dict:
     opt = torch.optim.SGD(m.parameters(), lr=1e-3)
     t0 = time.perf_counter()
     for _ in range(3):
-        opt.zero_grad(); batch_loss(m, batches).backward(); opt.step()
+        opt.zero_grad()
+        batch_loss(m, batches).backward()
+        opt.step()
     step = (time.perf_counter() - t0)/3
     return dict(n_hvp=res['n_hvp'], converged=res['converged'], seconds=res['seconds'], step_seconds=step,
                 steps_per_hvp=res['seconds']/res['n_hvp']/step, steps_total=res['seconds']/step)
@@ -110,14 +113,16 @@ def perturbation(model:nn.Module, batches, direction:dict, ts=None)->pd.DataFram
         model.train(was)
     return pd.DataFrame(rows)
 
-# %% ../nbs/08_analysis.ipynb #8b22aad8
+# %% ../nbs/08_analysis.ipynb #b9abf8a8
 def filter_normalized_direction(model:nn.Module, masks:dict=None, seed:int=0)->dict:
     "A random Gaussian direction, filter-normalised to the weights (Li et al. 2018), zero on biases, BatchNorm and pruned weights"
     g = torch.Generator().manual_seed(seed)
     out = {}
     for n,p in model.named_parameters():
         d = torch.randn(p.shape, generator=g).to(p.device, p.dtype)
-        if p.dim() <= 1: out[n] = torch.zeros_like(p); continue                      # biases, BatchNorm: not moved
+        if p.dim() <= 1:
+            out[n] = torch.zeros_like(p)
+            continue                      # biases, BatchNorm: not moved
         if masks and n in masks: d = d*masks[n].to(d.device, d.dtype)
         w = p.detach()*(masks[n].to(p.device, p.dtype) if masks and n in masks else 1)
         dn, wn = d.flatten(1).norm(dim=1), w.flatten(1).norm(dim=1)
@@ -147,7 +152,10 @@ def plot_contour(surface:pd.DataFrame, ax=None, levels:int=20, title:str=None):
     if ax is None: _,ax = plt_subplots()
     z = surface.pivot(index='b', columns='a', values='loss')
     cs = ax.contour(z.columns.values, z.index.values, z.values, levels=levels)
-    ax.clabel(cs, fontsize=6); ax.plot([0], [0], 'k*'); ax.set_xlabel('direction 1'); ax.set_ylabel('direction 2')
+    ax.clabel(cs, fontsize=6)
+    ax.plot([0], [0], 'k*')
+    ax.set_xlabel('direction 1')
+    ax.set_ylabel('direction 2')
     if title: ax.set_title(title)
     return ax
 
@@ -155,13 +163,14 @@ def plt_subplots(figsize=(5, 4)):
     import matplotlib.pyplot as plt
     return plt.subplots(figsize=figsize)
 
-# %% ../nbs/08_analysis.ipynb #560df1bc
+# %% ../nbs/08_analysis.ipynb #2e86bf49
 def mask_overlap(a:dict, b:dict)->dict:
     "IoU of the kept weights and normalised Hamming distance of two masks over the tensors they share"
     ks = [k for k in a if k in b]
     if not ks: raise ValueError("the two masks share no tensor")
     for k in ks:
-        if a[k].shape != b[k].shape: raise ValueError(f"the masks differ in shape at {k!r}: {tuple(a[k].shape)} against {tuple(b[k].shape)}")
+        if a[k].shape != b[k].shape: raise ValueError(f"the masks differ in shape at {k!r}: {tuple(a[k].shape)} "
+                                                      f"against {tuple(b[k].shape)}")
     x, y = torch.cat([a[k].flatten() for k in ks]), torch.cat([b[k].flatten() for k in ks])
     return dict(iou=float((x & y).sum())/max(float((x | y).sum()), 1.), hamming=float((x != y).float().mean()))
 

@@ -24,9 +24,13 @@ class StepTimer(Callback):
     order = 100
     def __init__(self, sync=None): self.sync,self.times = sync or (lambda: None),[]
     def before_batch(self):
-        if self.training: self.sync(); self.t0 = time.perf_counter()
+        if self.training:
+            self.sync()
+            self.t0 = time.perf_counter()
     def after_batch(self):
-        if self.training: self.sync(); self.times.append(time.perf_counter() - self.t0)
+        if self.training:
+            self.sync()
+            self.times.append(time.perf_counter() - self.t0)
 
 def _torch_prune(model, masks):
     for k,m in masks.items():
@@ -81,11 +85,15 @@ class _TimedMaskCallback(MaskCallback):
     "`MaskCallback` that times its own `before_step` + `after_step` work per step"
     def __init__(self, masks, sync=None): super().__init__(masks); self.sync,self.times,self.t = sync or (lambda: None),[],0.
     def _timed(self, f):
-        self.sync(); t0 = time.perf_counter(); f(); self.sync(); self.t += time.perf_counter() - t0
+        self.sync()
+        t0 = time.perf_counter()
+        f()
+        self.sync()
+        self.t += time.perf_counter() - t0
     def before_step(self): self.t = 0.; self._timed(super().before_step)
     def after_step(self): self._timed(super().after_step); self.times.append(self.t)
 
-# %% ../nbs/03a_bench.ipynb #51c74521
+# %% ../nbs/03a_bench.ipynb #b9e246fd
 import tempfile, math
 from pathlib import Path
 import numpy as np
@@ -111,7 +119,8 @@ def _plain_epoch(model, x, y, bs, device, precision, mean, std):
     model.train()
     idx = torch.randperm(len(y), device=device)
     sync = torch.cuda.synchronize if device.type == 'cuda' else (lambda: None)
-    sync(); t0 = time.perf_counter()
+    sync()
+    t0 = time.perf_counter()
     for i in range(0, len(y) - bs + 1, bs):
         b = idx[i:i+bs]
         xb = nn.functional.pad(x[b].float().div_(255), (4, 4, 4, 4))
@@ -121,18 +130,21 @@ def _plain_epoch(model, x, y, bs, device, precision, mean, std):
         xb = (xb - mean)/std
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == 'bf16'):
             loss = nn.functional.cross_entropy(model(xb), y[b])
-        opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
     sync()
     return time.perf_counter() - t0
 
-# %% ../nbs/03a_bench.ipynb #1c06c7e2
+# %% ../nbs/03a_bench.ipynb #85961c47
 def _fastai_epoch(model, dls, precision, masks, device):
     "One epoch of a draw round's training in fastai; its seconds"
     learn = Learner(dls, model, loss_func=nn.CrossEntropyLoss(), opt_func=partial(SGD, mom=0.9, decouple_wd=False),
                     cbs=[MaskCallback(masks), FiniteLossCallback(), *option_cbs(precision)])
     sync = torch.cuda.synchronize if device.type == 'cuda' else (lambda: None)
     with learn.no_bar(), learn.no_logging():
-        sync(); t0 = time.perf_counter()
+        sync()
+        t0 = time.perf_counter()
         learn.fit(1, 0.01, wd=1e-4)
         sync()
     return time.perf_counter() - t0

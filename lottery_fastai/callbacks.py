@@ -46,13 +46,15 @@ def rewind_iter(n_iter:int,         # Training iterations per epoch
                )->int:
     "The rewind iteration given exactly one of `iteration`, `epoch`, `pct`; it must lie inside training"
     given = {k: v for k,v in dict(iteration=iteration, epoch=epoch, pct=pct).items() if v is not None}
-    if len(given) != 1: raise ValueError(f"give exactly one of `iteration`, `epoch`, `pct` for the rewind point, got {given or 'none'}")
+    if len(given) != 1: raise ValueError("give exactly one of `iteration`, `epoch`, `pct` for the rewind point, got "
+                                         f"{given or 'none'}")
     (name,v), = given.items()
     k = v if name == 'iteration' else v*n_iter if name == 'epoch' else round(v*n_iter*n_epoch)
     total = n_iter*n_epoch
     if not (isinstance(k, int) or float(k).is_integer()) or not 0 <= k < total:
         shown = lambda x: f'{x:g}' if isinstance(x, (int, float)) else repr(x)
-        raise ValueError(f"`{name}`={shown(v)} puts the rewind point at iteration {shown(k)}, outside the {total} iterations of training ({n_epoch} epochs of {n_iter})")
+        raise ValueError(f"`{name}`={shown(v)} puts the rewind point at iteration {shown(k)}, outside the {total} "
+                         f"iterations of training ({n_epoch} epochs of {n_iter})")
     return int(k)
 
 def state_copy(model:nn.Module)->dict:
@@ -101,7 +103,7 @@ class FiniteLossCallback(Callback):
             raise TrainingDiverged(f"the training loss became NaN or infinite during epoch {self.epoch}: the run stopped before "
                                    f"anything was pruned or saved; lower the learning rate (`lr`) and run again")
 
-# %% ../nbs/03_callbacks.ipynb #067bec93
+# %% ../nbs/03_callbacks.ipynb #4796717b
 from fastai.callback.fp16 import MixedPrecision
 from fastai.callback.channelslast import ChannelsLast
 from fastcore.foundation import L
@@ -135,7 +137,8 @@ class ShardBatches(Callback):
     order = MaskCallback.order + 1
     def before_fit(self):
         self.rank, self.world = rank_world()
-        if self.dls.train.bs % self.world: raise ValueError(f"`bs`={self.dls.train.bs} must be a multiple of the {self.world} processes")
+        if self.dls.train.bs % self.world: raise ValueError(f"`bs`={self.dls.train.bs} must be a multiple of the "
+                                                            f"{self.world} processes")
     def before_batch(self):
         if not self.training: return
         self.learn.xb = tuple(x[self.rank::self.world] for x in self.xb)
@@ -162,16 +165,19 @@ def check_options(precision:str='fp32', channels_last:bool=False, compile:bool=F
     "Refuse training options this machine cannot run, before any work; the device they were checked for"
     if precision not in PRECISIONS: raise ValueError(f"`precision` must be one of {PRECISIONS}, got {precision!r}")
     dev = torch.device(device) if device is not None else torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    if dev.type == 'cuda' and not torch.cuda.is_available(): raise ValueError("`device` is 'cuda', but torch sees no GPU")
+    if dev.type == 'cuda' and not torch.cuda.is_available(): raise ValueError("`device` is 'cuda', but torch sees no "
+                                                                              "GPU")
     if precision == 'bf16' and dev.type == 'cuda' and not torch.cuda.is_bf16_supported():
         raise ValueError("`precision` 'bf16': this GPU does not support bfloat16; use 'fp16' or 'fp32'")
     if precision != 'fp32':
         try:
             with torch.autocast(dev.type, dtype=torch.bfloat16 if precision == 'bf16' else torch.float16): torch.ones(2, 2, device=dev) @ torch.ones(2, 2, device=dev)
-        except RuntimeError as e: raise ValueError(f"`precision` {precision!r}: torch has no autocast for it on {dev.type} ({e})") from None
+        except RuntimeError as e: raise ValueError(f"`precision` {precision!r}: torch has no autocast for it on "
+                                                   f"{dev.type} ({e})") from None
     if compile:
         try: torch.compile(lambda x: x*2 + 1)(torch.ones(4, device=dev))
-        except Exception as e: raise ValueError(f"`compile`: torch.compile cannot run here ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+        except Exception as e: raise ValueError(f"`compile`: torch.compile cannot run here ({type(e).__name__}: "
+                                                f"{str(e).splitlines()[0][:200]})") from None
     return dev
 
 def option_cbs(precision:str='fp32', channels_last:bool=False, compile:bool=False)->list:

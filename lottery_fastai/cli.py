@@ -99,7 +99,7 @@ def train_job(data:str='mnist5k',      # Data set: one of `lottery_fastai.data.D
 SCHEDULES = {'one_cycle': 'fit_one_cycle', 'step': 'fit_step'}
 CLI_CRITERIA = [k for k,c in CRITERIA.items() if 'reference' not in c.needs]
 
-# %% ../nbs/20_cli.ipynb #f0423b34
+# %% ../nbs/20_cli.ipynb #aa3757d9
 def _choice(name, value, allowed):
     if value not in allowed: raise ValueError(f"`{name}` must be one of {list(allowed)}, got {value!r}")
 
@@ -160,13 +160,16 @@ def draw_job(data:str='mnist5k',        # Data set: one of `lottery_fastai.data.
     given = dict(epochs=epochs, lr=lr, schedule=schedule, rate=rate, bs=bs, gradinit_budget=gradinit_budget)
     s = _with_preset(preset, given, dict(skip_first=skip_first, skip_last=skip_last))
     epochs, lr, schedule, rate, bs, gradinit_budget = (s.given[k] for k in given)
-    _choice('schedule', schedule, SCHEDULES); _choice('criterion', criterion, CLI_CRITERIA); _choice('rewind', rewind, ('weights', 'lr'))
+    _choice('schedule', schedule, SCHEDULES)
+    _choice('criterion', criterion, CLI_CRITERIA)
+    _choice('rewind', rewind, ('weights', 'lr'))
     kinds, recipes = _names('controls', controls, CONTROLS), _names('spend', spend, RECIPES)
     check_budget(gradinit_budget)
     if lr is None: lr = 3e-3 if schedule == 'one_cycle' else 0.1
     device = check_options(precision, channels_last, compile, device)
     if warmup:
-        if schedule != 'step': raise ValueError(f"`warmup` applies to the step schedule (`schedule` 'step'), not to {schedule!r}")
+        if schedule != 'step': raise ValueError("`warmup` applies to the step schedule (`schedule` 'step'), not to "
+                                                f"{schedule!r}")
         s.fit_kwargs = {**(s.fit_kwargs or {}), 'warmup': warmup}
     dls = _dls(data, bs, seed, data_path, n, device)
     model, kw = _model(arch, dls, seed, width)
@@ -197,10 +200,12 @@ def _print_spend(sp:SpendResult, budget):
     tab = pd.DataFrame({r: [_pct(m, sd) for m,sd in zip(summ['mean'][r], summ['std'][r])] for r in summ['mean'].columns},
                        index=pd.MultiIndex.from_tuples(summ.index, names=['round', 'sparsity']))
     with pd.option_context('display.float_format', '{:.4f}'.format, 'display.width', 200):
-        print(f"\ntest accuracy (%) of the spent tickets (dense round 0: {100*sp.dense_acc:.2f}%), {sp.history.seed.nunique()} seed(s):")
+        print(f"\ntest accuracy (%) of the spent tickets (dense round 0: {100*sp.dense_acc:.2f}%), "
+              f"{sp.history.seed.nunique()} seed(s):")
         print(tab.to_string())
         if len(sp.act_zeros):
-            print('\nshare of exact zeros after the activations, per stage (mean over rounds; the paper: ReLU 29-66%, Swish < 0.4%):')
+            print('\nshare of exact zeros after the activations, per stage (mean over rounds; the paper: ReLU '
+                  '29-66%, Swish < 0.4%):')
             print(sp.act_table().to_string())
     gi = sp.history[sp.history.gradinit_iters > 0]   # the recipes that re-scale
     if len(gi):
@@ -238,13 +243,14 @@ def spend_job(path:str='runs/draw',        # Run folder of a finished draw
     rs = _check_recipes(names, res.tickets[0].build_model(), c.get('arch'))
     return _spend(res, dls, rs, seeds, gradinit_iters, gradinit_budget, c['fit'])
 
-# %% ../nbs/20_cli.ipynb #60b691b3
+# %% ../nbs/20_cli.ipynb #4cdf3159
 def _ks(ks:str, total:int)->list:
     "Comma-separated iterations, or shares of training written with %, as iterations"
     out = []
     for v in [v for v in str(ks).split(',') if v]:
         try: out.append(round(float(v[:-1])/100*total) if v.endswith('%') else int(v))
-        except ValueError: raise ValueError(f"`ks` must be comma-separated iterations or percentages ('0,10,5%'), got {ks!r}") from None
+        except ValueError: raise ValueError("`ks` must be comma-separated iterations or percentages ('0,10,5%'), "
+                                            f"got {ks!r}") from None
     return out
 
 def _print_stability(df):
@@ -288,7 +294,7 @@ def stability_job(path:str='runs/draw',   # Run folder of a draw (made first, wi
 # %% ../nbs/20_cli.ipynb #71f11530
 ELASTIC_KEYS = dict(zip(('elth', 'imp', 'random', 'shuffled', 'omp', 'snip', 'grasp', 'synflow'), ELASTIC_METHODS))
 
-# %% ../nbs/20_cli.ipynb #d8890cbf
+# %% ../nbs/20_cli.ipynb #f9bebc44
 def elastic_job(source:str='runs/draw',   # Run folder of the source draw (`--from` works too)
                 to:str='resnet32',          # The target architecture, of the source's family
                 mapping:str=None,           # A mapping string ('0:0;1:1,2;2:3,4'), a strategy of `STRATEGIES`, or the authors' default
@@ -311,10 +317,11 @@ def elastic_job(source:str='runs/draw',   # Run folder of the source draw (`--fr
     with pd.option_context('display.float_format', '{:.4f}'.format, 'display.width', 200):
         print(f"\ntest accuracy at {to}, tickets moved from {c.get('arch')}:\n{tab.to_string()}")
     cost = df.attrs['cost']
-    print(f"\ntransfer: {1e3*cost['transfer_s']:.1f} ms a ticket; IMP at {to}: {cost['imp_s']:.1f} s; {cost['speedup']:,.0f}x cheaper", flush=True)
+    print(f"\ntransfer: {1e3*cost['transfer_s']:.1f} ms a ticket; IMP at {to}: {cost['imp_s']:.1f} s; "
+          f"{cost['speedup']:,.0f}x cheaper", flush=True)
     return df
 
-# %% ../nbs/20_cli.ipynb #dfc042c7
+# %% ../nbs/20_cli.ipynb #fa94d74e
 def figure_job(name:str,                # A key of `FIGURES`, or 'all'
                path:str='runs/figures',  # Root of the run folders the figures read and write
                full:bool=False,          # The authors' settings (ResNet-18, CIFAR; for a GPU)
@@ -326,7 +333,8 @@ def figure_job(name:str,                # A key of `FIGURES`, or 'all'
     "Make one (or every) table and figure of the Spending paper: PNG and CSV under `path/figures`"
     if full and quick: raise ValueError("give `full` or `quick`, not both")
     names = list(FIGURES) if name == 'all' else [name]
-    if name != 'all' and name not in FIGURES: raise ValueError(f"`name` must be one of {list(FIGURES)} or 'all', got {name!r}")
+    if name != 'all' and name not in FIGURES: raise ValueError(f"`name` must be one of {list(FIGURES)} or 'all', got "
+                                                               f"{name!r}")
     try: sd = None if seeds in (None, '') else [int(x) for x in str(seeds).split(',')]
     except ValueError: raise ValueError(f"`seeds` must be comma-separated ints, got {seeds!r}") from None
     scale, out = 'full' if full else 'quick' if quick else 'small', {}
@@ -338,22 +346,26 @@ def figure_job(name:str,                # A key of `FIGURES`, or 'all'
 # %% ../nbs/20_cli.ipynb #4327cb39
 BENCH_MODELS = {'resnet20': dict(n_in=3, x=(3, 32, 32)), 'lenet300': dict(n_in=1, x=(1, 28, 28))}
 
-# %% ../nbs/20_cli.ipynb #83d55f0e
+# %% ../nbs/20_cli.ipynb #afce5ee4
 def _positive_int(name, v, lo=1):
-    if not isinstance(v, int) or isinstance(v, bool) or v < lo: raise ValueError(f"`{name}` must be an int >= {lo}, got {v!r}")
+    if not isinstance(v, int) or isinstance(v, bool) or v < lo: raise ValueError(f"`{name}` must be an int >= {lo}, "
+                                                                                 f"got {v!r}")
 
 def _bench_epoch(archs, bss, precisions, n, reps, device, path):
     "The epoch benchmark of `bench --epoch`: print and write its table"
     names = _names('archs', archs, MODELS)
     try: bl = [int(v) for v in str(bss).split(',') if v]
     except ValueError: raise ValueError(f"`bss` must be comma-separated batch sizes, got {bss!r}") from None
-    if not bl or any(b < 1 for b in bl): raise ValueError(f"`bss` must be comma-separated batch sizes >= 1, got {bss!r}")
+    if not bl or any(b < 1 for b in bl): raise ValueError("`bss` must be comma-separated batch sizes >= 1, got "
+                                                          f"{bss!r}")
     ps = _names('precisions', precisions, ('fp32', 'bf16', 'fp16'))
-    _positive_int('n', n, max(bl)); _positive_int('reps', reps)
+    _positive_int('n', n, max(bl))
+    _positive_int('reps', reps)
     df = bench_epoch(names, bl, ps, n=n, reps=reps, device=device)
     write_table(Path(path)/'bench_epoch.csv', df)
     with pd.option_context('display.float_format', '{:.3f}'.format, 'display.width', 200):
-        print(f"{df.hardware.iloc[0]}, torch {torch.__version__}, {n} synthetic CIFAR-shaped images, {reps} interleaved repetitions")
+        print(f"{df.hardware.iloc[0]}, torch {torch.__version__}, {n} synthetic CIFAR-shaped images, {reps} "
+              "interleaved repetitions")
         print(df[['arch', 'bs', 'precision', 'variant', 'epoch_s', 'img_per_s', 'ratio_to_plain']].to_string(index=False))
     return df
 
@@ -375,7 +387,9 @@ def bench_job(archs:str=None,                 # Comma-separated models (default:
         return _bench_epoch(archs or 'resnet20,resnet18', bss, precisions or ('fp32,bf16' if dev.type == 'cuda' else 'fp32'), n, reps, dev, path)
     names = _names('archs', archs or 'resnet20,lenet300', BENCH_MODELS)
     if not names: raise ValueError(f"`archs` must name at least one of {list(BENCH_MODELS)}")
-    _positive_int('bs', bs); _positive_int('reps', reps); _positive_int('steps', steps, 4)
+    _positive_int('bs', bs)
+    _positive_int('reps', reps)
+    _positive_int('steps', steps, 4)
     if isinstance(sparsity, bool) or not isinstance(sparsity, (int, float)) or not 0 <= sparsity < 1: raise ValueError(f"`sparsity` must be in [0, 1), got {sparsity!r}")
     device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
     _choice('device', device, ('cpu', 'cuda'))
@@ -385,11 +399,13 @@ def bench_job(archs:str=None,                 # Comma-separated models (default:
     for a in names:
         spec = BENCH_MODELS[a]
         b = bench_mask_upkeep(get_model(a, n_in=spec['n_in'], n_out=10, seed=0), (bs, *spec['x']), sparsity=sparsity, steps=steps, warmup=3, reps=reps, device=device)
-        b.insert(0, 'arch', a); res.append(b)
+        b.insert(0, 'arch', a)
+        res.append(b)
     df = pd.concat(res, ignore_index=True).assign(bs=bs, hardware=hw, torch=torch.__version__)
     write_table(Path(path)/'bench.csv', df)
     with pd.option_context('display.float_format', '{:.3f}'.format, 'display.width', 200):
-        print(f'{hw}, torch {torch.__version__}, batch {bs}, {steps} steps x {reps} interleaved repetitions, {sparsity:.0%} masked')
+        print(f'{hw}, torch {torch.__version__}, batch {bs}, {steps} steps x {reps} interleaved repetitions, '
+              f'{sparsity:.0%} masked')
         print(df[['arch', 'variant', 'step_ms', 'ratio_to_dense', 'min_ratio', 'upkeep_ms', 'upkeep_share']].to_string(index=False, na_rep=''))
     return df
 
@@ -408,7 +424,7 @@ def main_job(full:bool=False,      # The paper-scale run (`MAIN_FULL`, the autho
     data = data or ('cifar10' if full else 'mnist5k')
     return draw_job(data=data, seed=seed, path=path or ('runs/main-full' if full else 'runs/main'), data_path=data_path, **(MAIN_FULL if full else MAIN))
 
-# %% ../nbs/20_cli.ipynb #79626285
+# %% ../nbs/20_cli.ipynb #f463bd4e
 JOBS = {'main': main_job, 'draw': draw_job, 'spend': spend_job, 'stability': stability_job, 'elastic': elastic_job, 'figure': figure_job,
         'bench': bench_job, 'train': train_job}
 USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, ConnectionError, RunLocked, DiskError, TrainingDiverged)
@@ -429,7 +445,8 @@ def init_distributed()->int:
     if world == 1: return 1
     if torch.cuda.is_available():
         if world > torch.cuda.device_count():
-            raise ValueError(f"{world} processes but {torch.cuda.device_count()} GPU(s): start at most one process per GPU (`--nproc_per_node`)")
+            raise ValueError(f"{world} processes but {torch.cuda.device_count()} GPU(s): start at most one process "
+                             "per GPU (`--nproc_per_node`)")
         torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', '0')))
     torch.distributed.init_process_group('nccl' if torch.cuda.is_available() else 'gloo')
     return world
@@ -441,12 +458,14 @@ def main(argv=None)->int:
     argv = [a for a in argv if a != '--debug']
     if not argv or argv[0] not in JOBS:
         jobs = '\n'.join(f'  {k:8} {v.__doc__}' for k,v in JOBS.items())
-        print(f"usage: lottery_fastai JOB [options] [--debug]   (lottery_fastai JOB --help for its options)\n\njobs:\n{jobs}", file=sys.stderr)
+        print("usage: lottery_fastai JOB [options] [--debug]   (lottery_fastai JOB --help for its "
+              f"options)\n\njobs:\n{jobs}", file=sys.stderr)
         return 0 if argv and argv[0] in ('-h', '--help') else 2
     job = JOBS[argv[0]]
     if job is elastic_job: argv = ['--source' if a == '--from' else a for a in argv]   # `from` is Python's: the parameter is `source`
     args = vars(anno_parser(job, prog=f'lottery_fastai {argv[0]}').parse_args(argv[1:]))
-    args.pop('pdb', None); args.pop('xtra', None)
+    args.pop('pdb', None)
+    args.pop('xtra', None)
     try:
         world = init_distributed()
         quiet = int(os.environ.get('RANK', '0')) > 0   # in a distributed job, rank 0 speaks for all

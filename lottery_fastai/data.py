@@ -34,13 +34,15 @@ def split_idxs(n:int,            # Number of examples
                seed:int=0,       # Seed of the shuffle: same seed, same split
               )->tuple:          # (train, valid, test) arrays of indices, disjoint and covering `range(n)`
     "Shuffle `range(n)` from `seed`, hold out `test_pct` as test, then split the rest into train/valid"
-    _check_pct('valid_pct', valid_pct); _check_pct('test_pct', test_pct, lo_open=False)
+    _check_pct('valid_pct', valid_pct)
+    _check_pct('test_pct', test_pct, lo_open=False)
     if not isinstance(n, (int, np.integer)) or n < 3: raise ValueError(f"`n` must be an int >= 3, got {n!r}")
     idxs = np.random.default_rng(seed).permutation(n)
     n_test = int(round(n*test_pct))
     rest = idxs[n_test:]
     n_valid = int(round(len(rest)*valid_pct))
-    if n_valid == 0 or n_valid == len(rest): raise ValueError(f"`valid_pct`={valid_pct} leaves an empty train or valid part of {len(rest)} examples")
+    if n_valid == 0 or n_valid == len(rest): raise ValueError(f"`valid_pct`={valid_pct} leaves an empty train or "
+                                                              f"valid part of {len(rest)} examples")
     return rest[n_valid:], rest[:n_valid], idxs[:n_test]
 
 # %% ../nbs/00_data.ipynb #62800afd
@@ -87,14 +89,16 @@ def mnist5k_dls(bs:int=128,        # Batch size
                 n:int=None,        # Use only a seeded random `n` of the 5,000 digits (for quick runs and tests)
                )->DataLoaders:     # train, valid and test loaders; `dls.c` is 10
     "DataLoaders on the embedded MNIST-5k digits: seeded test / train / valid split, normalised 1x28x28 images"
-    _check_bs(bs); check_seed(seed)
+    _check_bs(bs)
+    check_seed(seed)
     x,y = load_mnist5k()
     if n is not None:
         if not isinstance(n, int) or isinstance(n, bool) or not 10 <= n <= len(y): raise ValueError(f"`n` must be an int in [10, {len(y)}], got {n!r}")
         keep = torch.from_numpy(np.random.default_rng(seed).permutation(len(y))[:n])
         x,y = x[keep],y[keep]
     trn,val,tst = split_idxs(len(y), valid_pct, test_pct, seed)
-    if bs > len(trn): raise ValueError(f"`bs`={bs} is larger than the {len(trn)} training examples: no full batch to train on")
+    if bs > len(trn): raise ValueError(f"`bs`={bs} is larger than the {len(trn)} training examples: no full batch to "
+                                       "train on")
     x = ((x.float()/255 - mnist_stats[0][0])/mnist_stats[1][0]).unsqueeze(1)
     ds = lambda i: TensorDataset(x[torch.from_numpy(i)], y[torch.from_numpy(i)])
     g = torch.Generator().manual_seed(seed)
@@ -151,7 +155,9 @@ DATASETS = ('mnist5k', *FOLDER_SETS, 'folder')
 # %% ../nbs/00_data.ipynb #6f5a9874
 def _reachable(url, timeout=3.):
     u = urllib.parse.urlparse(url)
-    try: socket.create_connection((u.hostname, u.port or (443 if u.scheme == 'https' else 80)), timeout=timeout).close(); return True
+    try:
+        socket.create_connection((u.hostname, u.port or (443 if u.scheme == 'https' else 80)), timeout=timeout).close()
+        return True
     except OSError: return False
 
 def fetch_data(name:str)->Path:
@@ -178,10 +184,12 @@ def _folder_items(path, train, test):
     "[file, label] pairs (lists: fastai transforms map over tuples) of `path/train` and `path/test`, the label being each image's folder"
     for part in (train, test):
         if not (path/part).is_dir():
-            raise FileNotFoundError(f"`path` {path} has no '{part}' folder: expected {path}/{train}/<class>/<image> and {path}/{test}/<class>/<image>")
+            raise FileNotFoundError(f"`path` {path} has no '{part}' folder: expected {path}/{train}/<class>/<image> "
+                                    f"and {path}/{test}/<class>/<image>")
     items = [[[f, parent_label(f)] for f in get_image_files(path/p)] for p in (train, test)]
     for p,its in zip((train, test), items):
-        if not its: raise FileNotFoundError(f"`path` {path}/{p} holds no images: expected one sub-folder of images per class")
+        if not its: raise FileNotFoundError(f"`path` {path}/{p} holds no images: expected one sub-folder of images "
+                                            "per class")
     return items
 
 # %% ../nbs/00_data.ipynb #945486c0
@@ -205,7 +213,8 @@ def folder_dls(path,                   # Root folder holding the train and test 
     trn_items, tst_items = _tiny_imagenet_items(path) if tiny_imagenet else _folder_items(path, train, test)
     vocab = sorted({c for _,c in trn_items})
     unknown = {c for _,c in tst_items} - set(vocab)
-    if unknown: raise ValueError(f"`path` {path}: the test part has classes absent from the train part: {sorted(unknown)[:5]}")
+    if unknown: raise ValueError(f"`path` {path}: the test part has classes absent from the train part: "
+                                 f"{sorted(unknown)[:5]}")
     _,val,_ = split_idxs(len(trn_items), valid_pct, 0., seed)
     aug = [PadCrop(4), FlipLR(0.5)] if augment else []
     dblock = DataBlock(blocks=(ImageBlock(img_cls), CategoryBlock(vocab=vocab)), get_x=lambda o: o[0], get_y=lambda o: o[1],
@@ -216,7 +225,7 @@ def folder_dls(path,                   # Root folder holding the train and test 
     dls.name = path.name
     return dls
 
-# %% ../nbs/00_data.ipynb #af40fee5
+# %% ../nbs/00_data.ipynb #696f7ccc
 import hashlib
 from PIL import Image
 from fastai.data.transforms import IntToFloatTensor
@@ -250,13 +259,14 @@ def tensor_cache(path, train:str='train', test:str='test', img_cls=PILImage, tin
     except (FileNotFoundError, ValueError): pass                                   # missing, truncated, or from another program
     vocab = sorted({c for _,c in trn})
     unknown = {c for _,c in tst} - set(vocab)
-    if unknown: raise ValueError(f"`path` {path}: the test part has classes absent from the train part: {sorted(unknown)[:5]}")
+    if unknown: raise ValueError(f"`path` {path}: the test part has classes absent from the train part: "
+                                 f"{sorted(unknown)[:5]}")
     (trn_x, trn_y), (tst_x, tst_y) = _decode(trn, img_cls, vocab), _decode(tst, img_cls, vocab)
     t = dict(train_x=trn_x, train_y=trn_y, test_x=tst_x, test_y=tst_y)
     save_tensors(path/CACHE, t, dict(fingerprint=fp, vocab=vocab, mode=img_cls.__name__))
     return {**t, 'vocab': vocab}
 
-# %% ../nbs/00_data.ipynb #dca53994
+# %% ../nbs/00_data.ipynb #494879fe
 def tensor_dls(path, train='train', test='test', bs:int=128, valid_pct=0.1, seed:int=0, stats=imagenet_stats, img_cls=PILImage,
                augment:bool=True, tiny_imagenet:bool=False, device=None)->DataLoaders:
     "The folder pipeline's loaders, served from the device-held tensors of `tensor_cache`"
@@ -273,7 +283,8 @@ def tensor_dls(path, train='train', test='test', bs:int=128, valid_pct=0.1, seed
     dls = DataLoaders(TensorDL(ds(c['train_x'][trn], c['train_y'][trn]), bs=bs, shuffle=True, drop_last=True, device=device, after_batch=tfms(0)),
                       TensorDL(ds(c['train_x'][torch.from_numpy(val)], c['train_y'][torch.from_numpy(val)]), bs=bs*2, device=device, after_batch=tfms(1)),
                       TensorDL(ds(c['test_x'], c['test_y']), bs=bs*2, device=device, after_batch=tfms(1)), device=device)
-    if bs > len(trn): raise ValueError(f"`bs`={bs} is larger than the {len(trn)} training examples: no full batch to train on")
+    if bs > len(trn): raise ValueError(f"`bs`={bs} is larger than the {len(trn)} training examples: no full batch to "
+                                       "train on")
     dls.train.rng.seed(seed)
     dls.c, dls.vocab, dls.name = len(c['vocab']), c['vocab'], Path(path).name
     return dls
@@ -290,7 +301,8 @@ def get_dls(name:str='mnist5k',   # One of `DATASETS`: 'mnist5k', 'cifar10', 'ci
     "One entry point for every data set: a seeded 9:1 train/valid split of the training set, the test set kept apart"
     if name not in DATASETS: raise ValueError(f"`name` must be one of {list(DATASETS)}, got {name!r}")
     if name == 'mnist5k':
-        if path is not None: raise ValueError(f"`path` ({path}) applies to 'folder' and the downloadable data sets; 'mnist5k' is embedded in the package")
+        if path is not None: raise ValueError(f"`path` ({path}) applies to 'folder' and the downloadable data sets; "
+                                              "'mnist5k' is embedded in the package")
         return mnist5k_dls(bs=bs, valid_pct=valid_pct, seed=seed, **kwargs)
     if name == 'folder':
         if path is None: raise ValueError("`path` is required when `name='folder'`")

@@ -44,11 +44,14 @@ class Ticket:
         "Raise a clear error naming the first tensor of the ticket that `model` lacks or holds with another shape"
         sd, arch = model.state_dict(), self.meta.get('arch', 'another architecture')
         for k,v in [*self.masks.items(), *self.state.items()]:
-            if k not in sd: raise ValueError(f"the ticket does not fit this model: tensor {k!r} is not in the model (ticket for {arch})")
+            if k not in sd: raise ValueError(f"the ticket does not fit this model: tensor {k!r} is not in the model "
+                                             f"(ticket for {arch})")
             if sd[k].shape != v.shape:
-                raise ValueError(f"the ticket does not fit this model: tensor {k!r} has shape {tuple(v.shape)} in the ticket and {tuple(sd[k].shape)} in the model")
+                raise ValueError(f"the ticket does not fit this model: tensor {k!r} has shape {tuple(v.shape)} in "
+                                 f"the ticket and {tuple(sd[k].shape)} in the model")
         extra = [k for k in sd if k not in self.state]
-        if self.state and extra: raise ValueError(f"the ticket does not fit this model: the model has tensor {extra[0]!r}, absent from the ticket")
+        if self.state and extra: raise ValueError("the ticket does not fit this model: the model has tensor "
+                                                  f"{extra[0]!r}, absent from the ticket")
 
     def apply(self, model:nn.Module, rewind:bool=True)->nn.Module:
         "Load the ticket's state into `model` (if `rewind`) and zero its pruned weights"
@@ -66,7 +69,8 @@ class Ticket:
     def from_tensors(cls, tensors:dict, meta:dict)->'Ticket':
         "The ticket whose `tensors()` and `meta` these are"
         masks = {k[5:]: v for k,v in tensors.items() if k.startswith('mask.')}
-        if not masks: raise ValueError("these tensors hold no mask: they are not a ticket (a ticket's file has `mask.` entries)")
+        if not masks: raise ValueError("these tensors hold no mask: they are not a ticket (a ticket's file has "
+                                       "`mask.` entries)")
         return cls(masks, {k[6:]: v for k,v in tensors.items() if k.startswith('state.')}, meta)
 
     def save(self, path)->Path: "Write the ticket as one safetensors file at `path`, atomically"; return save_tensors(path, self.tensors(), self.meta)
@@ -78,7 +82,8 @@ class Ticket:
 @patch
 def build_model(self:Ticket, seed:int=None)->nn.Module:
     "A freshly initialised model of the ticket's architecture (from meta 'arch', 'n_in', 'n_out', 'model_kwargs')"
-    if 'arch' not in self.meta: raise ValueError("the ticket needs meta['arch'] (and 'n_in', 'n_out') to rebuild its model")
+    if 'arch' not in self.meta: raise ValueError("the ticket needs meta['arch'] (and 'n_in', 'n_out') to rebuild its "
+                                                 "model")
     return get_model(self.meta['arch'], n_in=self.meta.get('n_in', 3), n_out=self.meta.get('n_out', 10), seed=seed, **self.meta.get('model_kwargs', {}))
 
 @patch
@@ -91,7 +96,8 @@ def random_mask(self:Ticket, seed:int=1)->Ticket:
     "Same state and per-tensor number of kept weights, positions drawn uniformly at random"
     g = torch.Generator().manual_seed(seed)
     def _rand(m):
-        new = torch.zeros(m.numel(), dtype=torch.bool); new[torch.randperm(m.numel(), generator=g)[:int(m.sum())]] = True
+        new = torch.zeros(m.numel(), dtype=torch.bool)
+        new[torch.randperm(m.numel(), generator=g)[:int(m.sum())]] = True
         return new.view_as(m)
     return Ticket({k: _rand(m) for k,m in self.masks.items()}, self.state, {**self.meta, 'control': f'random_mask(seed={seed})'})
 
@@ -146,11 +152,14 @@ def fit_step(self:Learner, n_epoch:int,     # Epochs
 @torch.no_grad()
 def evaluate(model:nn.Module, dl)->tuple:
     "(mean cross-entropy, accuracy) of `model` on `dl`, in eval mode, on hard labels"
-    was = model.training; model.eval()
+    was = model.training
+    model.eval()
     tot, correct, n = 0., 0, 0
     for xb,yb in dl:
         out,yb = model(xb).as_subclass(torch.Tensor), yb.as_subclass(torch.Tensor)   # fastai's tensor types confuse `F.cross_entropy`
-        tot += float(F.cross_entropy(out, yb, reduction='sum')); correct += int((out.argmax(1) == yb).sum()); n += len(yb)
+        tot += float(F.cross_entropy(out, yb, reduction='sum'))
+        correct += int((out.argmax(1) == yb).sum())
+        n += len(yb)
     model.train(was)
     return tot/n, correct/n
 
@@ -175,7 +184,8 @@ def check_fit(fit:str, n_epoch:int, lr:float=None, fit_kwargs:dict=None)->dict:
     "Check a round's training settings; the keyword arguments of the fit method, `lr` under the name that method uses"
     if not isinstance(n_epoch, int) or isinstance(n_epoch, bool) or n_epoch < 1: raise ValueError(f"`n_epoch` must be a positive int (a schedule needs epochs), got {n_epoch!r}")
     if not isinstance(fit, str) or not fit.startswith('fit') or not callable(getattr(Learner, fit, None)):
-        raise ValueError(f"`fit` must name a fastai fit method such as 'fit_one_cycle', 'fit_flat_cos', 'fit_step' or 'fit', got {fit!r}")
+        raise ValueError("`fit` must name a fastai fit method such as 'fit_one_cycle', 'fit_flat_cos', 'fit_step' "
+                         f"or 'fit', got {fit!r}")
     if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0):
         raise ValueError(f"`lr` must be a positive finite number, got {lr!r}")
     fkw = dict(fit_kwargs or {})
@@ -185,16 +195,19 @@ def check_fit(fit:str, n_epoch:int, lr:float=None, fit_kwargs:dict=None)->dict:
 
 def check_fits_data(learn:Learner):
     "Run one validation batch through the model (eval mode, no gradient): a model that does not fit the data fails here"
-    if len(learn.dls.train) == 0: raise ValueError("the training loader yields no batch: `bs` is larger than the training set")
+    if len(learn.dls.train) == 0: raise ValueError("the training loader yields no batch: `bs` is larger than the "
+                                                   "training set")
     xb = learn.dls.valid.one_batch()[0]
     dev = next(learn.model.parameters()).device
     was = learn.model.training
     try:
         with torch.no_grad(): out = learn.model.eval()(xb.to(dev))
-    except RuntimeError as e: raise ValueError(f"the model does not fit the data: a batch of shape {tuple(xb.shape)} fails in its forward pass ({str(e).splitlines()[0]}): choose an `arch` for inputs of this size") from None
+    except RuntimeError as e: raise ValueError(f"the model does not fit the data: a batch of shape {tuple(xb.shape)} "
+                                               f"fails in its forward pass ({str(e).splitlines()[0]}): choose an `arch` for inputs of this size") from None
     finally: learn.model.train(was)
     c = getattr(learn.dls, 'c', None)
-    if c is not None and out.shape[-1] != c: raise ValueError(f"the model gives {out.shape[-1]} outputs but the data has {c} classes: build it with `n_out`={c}")
+    if c is not None and out.shape[-1] != c: raise ValueError(f"the model gives {out.shape[-1]} outputs but the data "
+                                                              f"has {c} classes: build it with `n_out`={c}")
 
 # %% ../nbs/04_draw.ipynb #b790f4c6
 class DrawResult:
@@ -212,7 +225,8 @@ class DrawResult:
     def load(cls, path)->'DrawResult':
         "Read the finished rounds of the draw in the run folder `path`, checking that every ticket belongs to it"
         path = Path(path)
-        if not (path/'config.json').is_file(): raise ValueError(f"`path` {path} holds no draw (it has no config.json): run a draw there first")
+        if not (path/'config.json').is_file(): raise ValueError(f"`path` {path} holds no draw (it has no "
+                                                                "config.json): run a draw there first")
         cfg = read_json(path/'config.json')
         if cfg.get('job') != 'draw':
             hint = f": pass the draw's own folder, {path.parent}" if cfg.get('job') == 'spend' else ''
@@ -227,7 +241,8 @@ def check_ticket_meta(t:Ticket, config:dict, rnd:int, where):
     "Refuse a ticket whose metadata disagrees with the draw it is found in (a file copied from another run)"
     want = {**{k: config.get(k) for k in ('arch', 'n_in', 'n_out', 'model_kwargs', 'seed') if k in config}, 'round': rnd}
     diff = [f"{k} {t.meta.get(k)!r} there, {v!r} in the draw" for k,v in want.items() if t.meta.get(k) != v]
-    if diff: raise ValueError(f"{where} does not belong to this draw ({'; '.join(diff)}): restore the draw's own file, or draw again in a new folder")
+    if diff: raise ValueError(f"{where} does not belong to this draw ({'; '.join(diff)}): restore the draw's own "
+                              "file, or draw again in a new folder")
 
 def _save_plot(run:Run, res:DrawResult, controls=None):
     "Write `accuracy_vs_sparsity.png` to the run folder (with the controls' curves when given)"
@@ -247,21 +262,26 @@ def plot_history(history:pd.DataFrame, ax=None, label=None, controls:pd.DataFram
         if f'{part}_acc' in history: ax.plot(remaining, 100*history[f'{part}_acc'], style, label=f"{label+' ' if label else ''}{part}")
     if controls is not None and len(controls):
         for kind,c in controls.groupby('control', sort=False): ax.plot(100*(1 - c.sparsity), 100*c.test_acc, 'x:', label=f'{kind} (control) test')
-    remaining_axis(ax); ax.set_ylabel('accuracy (%)'); ax.legend()
+    remaining_axis(ax)
+    ax.set_ylabel('accuracy (%)')
+    ax.legend()
     return ax
 
 def remaining_axis(ax):
     "Make the x axis of `ax` the LTH papers' one: weights remaining (%), log scale, densest on the left, ticks as plain numbers"
     from matplotlib.ticker import FuncFormatter
-    ax.set_xscale('log'); ax.invert_xaxis()
+    ax.set_xscale('log')
+    ax.invert_xaxis()
     for axis_fmt in (ax.xaxis.set_major_formatter, ax.xaxis.set_minor_formatter): axis_fmt(FuncFormatter(lambda v,_: f'{v:g}'))
-    ax.set_xlabel('weights remaining (%)'); ax.grid(True, which='both', alpha=.3)
+    ax.set_xlabel('weights remaining (%)')
+    ax.grid(True, which='both', alpha=.3)
 
 # %% ../nbs/04_draw.ipynb #b1e6b3d4
 sparsity_ = sparsity   # `draw` has an argument of this name
 
 def _int_at_least(name, v, lo):
-    if not isinstance(v, int) or isinstance(v, bool) or v < lo: raise ValueError(f"`{name}` must be an int >= {lo}, got {v!r}")
+    if not isinstance(v, int) or isinstance(v, bool) or v < lo: raise ValueError(f"`{name}` must be an int >= {lo}, "
+                                                                                 f"got {v!r}")
 
 OPTIONS = dict(precision='fp32', channels_last=False, compile=False)   # training options: speed, not method
 
@@ -272,8 +292,10 @@ def options_config(a:dict, all_:bool=False)->dict:
 
 def _draw_spec(learn:Learner, a:dict)->SimpleNamespace:
     "Check every argument of `Learner.draw` (`a`: its arguments) before anything is trained or written; the draw's settings"
-    _int_at_least('rounds', a['rounds'], 1); _int_at_least('prune_batches', a['prune_batches'], 1)
-    if a['sparsity'] is not None and a['rounds'] != 1: raise ValueError(f"`sparsity` (one-shot pruning) needs `rounds=1`, got rounds={a['rounds']}")
+    _int_at_least('rounds', a['rounds'], 1)
+    _int_at_least('prune_batches', a['prune_batches'], 1)
+    if a['sparsity'] is not None and a['rounds'] != 1: raise ValueError("`sparsity` (one-shot pruning) needs "
+                                                                        f"`rounds=1`, got rounds={a['rounds']}")
     if a['sparsity'] is None: check_fraction('rate', a['rate'], lo_open=True)   # a rate of 0 would run rounds that prune nothing
     else: check_fraction('sparsity', a['sparsity'], lo_open=True)
     if a['rewind'] not in REWINDS: raise ValueError(f"`rewind` must be one of {REWINDS}, got {a['rewind']!r}")
@@ -338,12 +360,13 @@ def _draw_round(learn:Learner, run:Run, s, r:int):
     t = Ticket(masks, rewind_state if s.rewind == 'weights' else start_state, {**s.meta, 'round': r, 'sparsity': row['sparsity'], 'scores': scores})
     _commit_round(run, r, t, state_copy(learn.model), row)
 
-# %% ../nbs/04_draw.ipynb #09433c48
+# %% ../nbs/04_draw.ipynb #44f48f8c
 def _check_ranks(run:Run, res:DrawResult):
     "In a distributed job: every process must hold the same masks (they are pruned from the same weights)"
     world = rank_world()[1]
     if world == 1: return
-    if not agree_across_ranks(res.tickets[-1].masks): raise RuntimeError(f"the masks differ between the {world} processes: the model diverged across ranks")
+    if not agree_across_ranks(res.tickets[-1].masks): raise RuntimeError(f"the masks differ between the {world} "
+                                                                         "processes: the model diverged across ranks")
     run.log(f'masks identical on {world} processes')
 
 @patch
@@ -376,7 +399,8 @@ def draw(self:Learner,
     s = _draw_spec(self, {k: v for k,v in locals().items() if k != 'self'})
     with Run(path, s.config, what='draw', verbose=verbose) as run:
         n_done = len(run.finished('round_'))
-        if n_done: run.log(f'resuming after round {n_done - 1}' if n_done <= rounds else 'every round had finished: nothing to train')
+        if n_done: run.log(f'resuming after round {n_done - 1}' if n_done <= rounds else 'every round had finished: '
+                                                                                         'nothing to train')
         for r in range(rounds + 1): _draw_round(self, run, s, r)
         rows = [v['row'] for v in run.finished('round_').values()]
         res = DrawResult([_load_ticket(run, row['round']) for row in rows], pd.DataFrame(rows), run.path, run.config)
@@ -428,7 +452,8 @@ def draw_controls(self:Learner, res:DrawResult, # A finished draw
     "Retrain the controls of every pruned ticket of `res`; one row per (round, control) with its scores"
     kinds = [kinds] if isinstance(kinds, str) else list(kinds)
     bad = [k for k in kinds if k not in CONTROLS]
-    if bad or len(set(kinds)) != len(kinds): raise ValueError(f"`kinds` must be among {list(CONTROLS)}, each once, got {kinds}")
+    if bad or len(set(kinds)) != len(kinds): raise ValueError(f"`kinds` must be among {list(CONTROLS)}, each once, "
+                                                              f"got {kinds}")
     tr = _control_settings(res, dict(n_epoch=n_epoch, lr=lr, fit=fit, fit_kwargs=fit_kwargs))
     cfg = res.config or {}
     seed = cfg.get('seed', 0) if seed is None else seed

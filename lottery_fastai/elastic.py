@@ -12,7 +12,7 @@ from .models import CIFAR_DEPTHS, VGG_CFGS, get_model
 from .masks import prunable, prune
 from .draw import Ticket
 
-# %% ../nbs/10_elastic.ipynb #e9ac1af3
+# %% ../nbs/10_elastic.ipynb #d0c0734e
 def family(arch:str)->tuple:
     "('resnet' or 'vgg', [[unit prefixes of stage 0], [stage 1], ...]) for an architecture Elastic LTH can stretch or squeeze"
     m = re.fullmatch(r'resnet(\d+)', str(arch))
@@ -22,30 +22,37 @@ def family(arch:str)->tuple:
     if arch in VGG_CFGS:
         stages, cur = [], []
         for i,v in enumerate(VGG_CFGS[arch]):
-            if v == 'M': stages.append(cur); cur = []
+            if v == 'M':
+                stages.append(cur)
+                cur = []
             else: cur.append(f'features.{i}.')
         return 'vgg', stages
     raise ValueError(f"`arch` {arch!r} has no elastic family: use a CIFAR ResNet of depth 6n+2 "
                      f"({', '.join(f'resnet{d}' for d in CIFAR_DEPTHS)}) or a VGG ({', '.join(VGG_CFGS)})")
 
-# %% ../nbs/10_elastic.ipynb #a384fb8b
+# %% ../nbs/10_elastic.ipynb #f74f3b25
 STRATEGIES = ('adjacent', 'appended', 'keep_odd', 'keep_even')
 
 def parse_mapping(s:str, n_src:int, n_tgt:int)->dict:
     "`{src: [dst, ...]}` from `'src:dst[,dst...];...'`, checked: block 0 maps to 0 only, blocks exist, every target block covered once"
-    if not isinstance(s, str) or not s.strip(): raise ValueError(f"`mapping` must be a string like '0:0;1:1,2', got {s!r}")
+    if not isinstance(s, str) or not s.strip(): raise ValueError("`mapping` must be a string like '0:0;1:1,2', got "
+                                                                 f"{s!r}")
     out, seen = {}, []
     for part in s.split(';'):
         m = re.fullmatch(r'\s*(\d+)\s*:\s*(\d+(?:\s*,\s*\d+)*)\s*', part)
         if not m: raise ValueError(f"`mapping` part {part!r} is not 'src:dst[,dst...]' (in {s!r})")
         src, dsts = int(m.group(1)), [int(x) for x in m.group(2).split(',')]
-        if src >= n_src: raise ValueError(f"`mapping` part {part!r} names source block {src}, but the source has blocks 0-{n_src-1} per stage")
+        if src >= n_src: raise ValueError(f"`mapping` part {part!r} names source block {src}, but the source has "
+                                          f"blocks 0-{n_src-1} per stage")
         bad = [d for d in dsts if d >= n_tgt]
-        if bad: raise ValueError(f"`mapping` part {part!r} names target block {bad[0]}, but the target has blocks 0-{n_tgt-1} per stage")
+        if bad: raise ValueError(f"`mapping` part {part!r} names target block {bad[0]}, but the target has blocks "
+                                 f"0-{n_tgt-1} per stage")
         if src in out: raise ValueError(f"`mapping` maps source block {src} twice (part {part!r})")
         if (src == 0) != (0 in dsts) or (src == 0 and dsts != [0]):
-            raise ValueError(f"`mapping` must map block 0 (the downsampling block) to block 0 and nothing else, got part {part!r}")
-        out[src] = dsts; seen += dsts
+            raise ValueError("`mapping` must map block 0 (the downsampling block) to block 0 and nothing else, got "
+                             f"part {part!r}")
+        out[src] = dsts
+        seen += dsts
     twice = sorted({d for d in seen if seen.count(d) > 1})
     if twice: raise ValueError(f"`mapping` {s!r} covers target block(s) {twice} more than once")
     missing = sorted(set(range(n_tgt)) - set(seen))
@@ -56,13 +63,16 @@ def mapping_string(m:dict)->str: "The authors' string for a mapping"; return ';'
 
 def named_mapping(strategy:str, n_src:int, n_tgt:int)->dict:
     "The mapping of a named strategy from a stage of `n_src` units to one of `n_tgt`"
-    if strategy not in STRATEGIES: raise ValueError(f"`strategy` must be one of {STRATEGIES} or a mapping string, got {strategy!r}")
+    if strategy not in STRATEGIES: raise ValueError(f"`strategy` must be one of {STRATEGIES} or a mapping string, "
+                                                    f"got {strategy!r}")
     src, tgt = list(range(1, n_src)), list(range(1, n_tgt))
     if strategy in ('keep_odd', 'keep_even'):
         kept = [b for b in src if b % 2 == (1 if strategy == 'keep_odd' else 0)]
-        if n_tgt > n_src or len(kept) < len(tgt): raise ValueError(f"`strategy` {strategy!r} squeezes: it cannot make {n_tgt} blocks from {n_src}")
+        if n_tgt > n_src or len(kept) < len(tgt): raise ValueError(f"`strategy` {strategy!r} squeezes: it cannot "
+                                                                   f"make {n_tgt} blocks from {n_src}")
         return {0: [0], **{a: [d] for a,d in zip(kept, tgt)}}
-    if n_tgt < n_src or not src: raise ValueError(f"`strategy` {strategy!r} stretches: it cannot make {n_tgt} blocks from {n_src}")
+    if n_tgt < n_src or not src: raise ValueError(f"`strategy` {strategy!r} stretches: it cannot make {n_tgt} blocks "
+                                                  f"from {n_src}")
     if strategy == 'appended': return {0: [0], **{a: tgt[i::len(src)] for i,a in enumerate(src)}}
     per, extra = divmod(len(tgt), len(src))
     out, i = {0: [0]}, 0
@@ -71,10 +81,11 @@ def named_mapping(strategy:str, n_src:int, n_tgt:int)->dict:
         out[a], i = tgt[i:i+k], i + k
     return out
 
-# %% ../nbs/10_elastic.ipynb #36a463da
+# %% ../nbs/10_elastic.ipynb #719b8f2e
 def _stage_maps(src_stages, tgt_stages, mapping)->list:
     "One `{src unit: [target units]}` per stage"
-    if len(src_stages) != len(tgt_stages): raise ValueError(f"source and target have {len(src_stages)} and {len(tgt_stages)} stages: not one family")
+    if len(src_stages) != len(tgt_stages): raise ValueError(f"source and target have {len(src_stages)} and "
+                                                            f"{len(tgt_stages)} stages: not one family")
     maps = []
     for s,t in zip(src_stages, tgt_stages):
         strat = mapping or ('adjacent' if len(t) >= len(s) else 'keep_odd')
@@ -94,16 +105,19 @@ def transfer(ticket:Ticket,          # A ticket of a CIFAR ResNet (6n+2) or a VG
              seed:int=0,             # Seed of the shuffles
             )->Ticket:
     "The ticket moved to `target_arch`: masks and rewind state copied unit by unit, without rescaling"
-    if 'arch' not in ticket.meta: raise ValueError("the ticket has no architecture in its metadata (`meta['arch']`): it cannot be transferred")
+    if 'arch' not in ticket.meta: raise ValueError("the ticket has no architecture in its metadata (`meta['arch']`): "
+                                                   "it cannot be transferred")
     (fs, src_stages), (ft, tgt_stages) = family(ticket.meta['arch']), family(target_arch)
-    if fs != ft: raise ValueError(f"{ticket.meta['arch']!r} and {target_arch!r} are of different families ({fs}, {ft}): elastic transfer stays within one")
+    if fs != ft: raise ValueError(f"{ticket.meta['arch']!r} and {target_arch!r} are of different families ({fs}, "
+                                  f"{ft}): elastic transfer stays within one")
     maps = _stage_maps(src_stages, tgt_stages, mapping)
     unit_of = {tgt[d]: (src[a], i > 0) for src,tgt,m in zip(src_stages, tgt_stages, maps) for a,ds in m.items() for i,d in enumerate(ds)}
     target = get_model(target_arch, n_in=ticket.meta.get('n_in', 3), n_out=ticket.meta.get('n_out', 10), **ticket.meta.get('model_kwargs', {}))
     g, state, masks = torch.Generator().manual_seed(seed), {}, {}
     for k,v in target.state_dict().items():
         sk, rep = _source_key(k, unit_of)
-        if sk not in ticket.state or ticket.state[sk].shape != v.shape: raise ValueError(f"target tensor {k!r} has no source of its shape ({sk!r}): not one family")
+        if sk not in ticket.state or ticket.state[sk].shape != v.shape: raise ValueError(f"target tensor {k!r} has "
+                                                                                         f"no source of its shape ({sk!r}): not one family")
         state[k] = ticket.state[sk].clone()
         if sk in ticket.masks:
             m = ticket.masks[sk].clone()
@@ -171,7 +185,7 @@ def _elastic_step(s, run, dls, learn, method, r, e, imp)->dict:
         run.log(f"{s.target}, {method}, round {r}: test_acc {sc['test_acc']:.4f}")
     return run.steps[step]['row']
 
-# %% ../nbs/10_elastic.ipynb #bd3b8c6c
+# %% ../nbs/10_elastic.ipynb #f70f16ff
 def elastic(source,                   # The source draw: a `DrawResult` or its run folder
             dls,                      # The data the source draw used
             target_arch:str,          # The architecture to stretch or squeeze its tickets to
@@ -186,7 +200,8 @@ def elastic(source,                   # The source draw: a `DrawResult` or its r
     cfg, meta = src.config, src.tickets[0].meta
     have = [t.meta['round'] for t in src.tickets if t.meta['round'] > 0]
     rounds = have if rounds is None else list(rounds)
-    if not rounds or any(r not in have for r in rounds): raise ValueError(f"`rounds` must be among the source's pruned rounds {have}, got {rounds}")
+    if not rounds or any(r not in have for r in rounds): raise ValueError("`rounds` must be among the source's "
+                                                                          f"pruned rounds {have}, got {rounds}")
     bad = [m for m in methods if m not in ELASTIC_METHODS]
     if bad or not methods: raise ValueError(f"`methods` must be among {list(ELASTIC_METHODS)}, got {bad or methods}")
     t0 = time.perf_counter()

@@ -27,16 +27,26 @@ from .spend import RECIPES, PRESETS, spend, spend_draw, get_recipe, plot_spend, 
 from .gradinit import Rescale
 from .analysis import hessian_top, perturbation, loss_surface, plot_contour, HessianCallback, table_a1
 
-# %% ../nbs/11_figures.ipynb #444339fc
+# %% ../nbs/11_figures.ipynb #4111176f
 @dataclass(frozen=True)
 class Scale:
     "The settings of the draws and spends behind the figures"
     name: str
-    data: str = 'mnist5k'; n: int = None; bs: int = 128
-    arch: str = 'resnet8'; model_kwargs: dict = field(default_factory=lambda: {'width': 8})
-    rounds: int = 5; rate: float = 0.4; n_epoch: int = 5; lr: float = 1e-2; fit: str = 'fit_one_cycle'; fit_kwargs: dict = None
-    prunable_kwargs: dict = None; sgd: bool = False
-    gradinit_iters: int = None; gradinit_budget: float = None
+    data: str = 'mnist5k'
+    n: int = None
+    bs: int = 128
+    arch: str = 'resnet8'
+    model_kwargs: dict = field(default_factory=lambda: {'width': 8})
+    rounds: int = 5
+    rate: float = 0.4
+    n_epoch: int = 5
+    lr: float = 1e-2
+    fit: str = 'fit_one_cycle'
+    fit_kwargs: dict = None
+    prunable_kwargs: dict = None
+    sgd: bool = False
+    gradinit_iters: int = None
+    gradinit_budget: float = None
     seeds: tuple = (0, 1, 2)
     early_epoch: int = 1          # "very early training stage" of Figure 5 (epoch 5 of 180 in the paper)
 
@@ -124,7 +134,7 @@ def _curves(F, kind, recipes, title, ax=None):
     ax.set_title(title)
     return sp.history.assign(draw=kind), ax.figure
 
-# %% ../nbs/11_figures.ipynb #63f5a190
+# %% ../nbs/11_figures.ipynb #1f6e06d6
 def fig1(F:Figures):
     "Figure 1: each tweak alone against vanilla (Swish, Mish, skips; re-scaled initialisation, label smoothing)"
     fig, axs = _subplots(2)
@@ -152,7 +162,8 @@ def fig8(F:Figures):
 
 def fig9(F:Figures):
     "Figure 9: knowledge distillation in place of naive label smoothing, in TRT and AT+TRT"
-    return _curves(F, 'init', ['vanilla', 'TRT', 'TRT-KD', 'AT+TRT', 'AT+TRT-KD'], 'naive smoothing (TRT) or distillation (-KD)')
+    return _curves(F, 'init', ['vanilla', 'TRT', 'TRT-KD', 'AT+TRT', 'AT+TRT-KD'], 'naive smoothing (TRT) or '
+                                                                                   'distillation (-KD)')
 
 def figA13(F:Figures):
     "Figure A13: one-shot magnitude tickets (OMP) spent plainly and with AT+TRT"
@@ -168,7 +179,10 @@ def tableA1(F:Figures):
     t = table_a1(sp.act_zeros, sp.history)
     ax = _subplots(1, 7, 3.2)[1][0]
     t.plot(ax=ax, marker='o')
-    ax.set_xlabel('sparsity'); ax.set_ylabel('exact zeros after the activation (%)'); ax.legend(fontsize=6, ncol=2); ax.set_title('Table A1')
+    ax.set_xlabel('sparsity')
+    ax.set_ylabel('exact zeros after the activation (%)')
+    ax.legend(fontsize=6, ncol=2)
+    ax.set_title('Table A1')
     return t.reset_index().set_axis(['sparsity'] + [f'{a} {b}' for a,b in t.columns], axis=1), ax.figure
 
 # %% ../nbs/11_figures.ipynb #51272aa5
@@ -196,7 +210,7 @@ def _spend_last(F, seed, recipe, cbs):
     return spend(t, F.dls(seed), _recipe(F, recipe), F.s.n_epoch, F.s.lr, F.s.fit, F.s.fit_kwargs, seed=seed + t.meta['round'], cbs=cbs,
                  quiet=True, gradinit_budget=F.s.gradinit_budget, opt_func=papers_sgd if F.s.sgd else None)[0]
 
-# %% ../nbs/11_figures.ipynb #87fa291a
+# %% ../nbs/11_figures.ipynb #5865943c
 def fig2(F:Figures):
     "Figure 2: the Hessian's top eigenvalue of the last ticket spent with ReLU (vanilla), Swish and Mish"
     acts, rows = {'vanilla': 'ReLU', 'swish': 'Swish', 'mish': 'Mish'}, []
@@ -209,7 +223,8 @@ def fig2(F:Figures):
     ax = _subplots(1, 4.5)[1][0]
     g = df.groupby('act', sort=False).eigenvalue
     ax.bar(list(g.groups), g.mean(), yerr=g.std().fillna(0), capsize=4)
-    ax.set_ylabel('top eigenvalue of the Hessian'); ax.set_title('Figure 2')
+    ax.set_ylabel('top eigenvalue of the Hessian')
+    ax.set_title('Figure 2')
     return df, ax.figure
 
 def fig10(F:Figures, ts=None):
@@ -225,10 +240,13 @@ def fig10(F:Figures, ts=None):
     for rc,g in df.groupby('recipe', sort=False):
         mm = g.groupby('t').loss.agg(['mean', 'std'])
         ax.errorbar(mm.index, mm['mean'], yerr=mm['std'].fillna(0), fmt='o-', capsize=2, label=rc)
-    ax.set_xlabel('t (along the top eigenvector)'); ax.set_ylabel('loss'); ax.legend(); ax.set_title('Figure 10')
+    ax.set_xlabel('t (along the top eigenvector)')
+    ax.set_ylabel('loss')
+    ax.legend()
+    ax.set_title('Figure 10')
     return df, ax.figure
 
-# %% ../nbs/11_figures.ipynb #87ec9e07
+# %% ../nbs/11_figures.ipynb #617fd897
 class StopAfterEpoch(Callback):
     "Keep the model's state after epoch `epoch` in `self.state`, then stop the fit"
     order = 99
@@ -286,7 +304,10 @@ def figA12(F:Figures):
     for rc,g in df.groupby('recipe', sort=False):
         mm = g.groupby('epoch').eigenvalue.agg(['mean', 'std'])
         ax.errorbar(mm.index, mm['mean'], yerr=mm['std'].fillna(0), fmt='o-', capsize=2, label=rc)
-    ax.set_xlabel('epoch'); ax.set_ylabel('top eigenvalue of the Hessian'); ax.legend(); ax.set_title('Figure A12')
+    ax.set_xlabel('epoch')
+    ax.set_ylabel('top eigenvalue of the Hessian')
+    ax.legend()
+    ax.set_title('Figure A12')
     return df, ax.figure
 
 # %% ../nbs/11_figures.ipynb #c661d00b

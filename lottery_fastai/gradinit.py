@@ -36,8 +36,11 @@ def n_iter_for(run_steps:int, budget:float=0.03, n_max:int=180)->int:
 def _batches(dl):
     while True:
         n = 0
-        for b in dl: n += 1; yield [t.as_subclass(torch.Tensor) for t in b]
-        if n == 0: raise ValueError("`dl` yields no batch: the search needs training batches (is `bs` larger than the training set?)")
+        for b in dl:
+            n += 1
+            yield [t.as_subclass(torch.Tensor) for t in b]
+        if n == 0: raise ValueError("`dl` yields no batch: the search needs training batches (is `bs` larger than "
+                                    "the training set?)")
 
 def _loss(model, params, buffers, x, y):
     "Cross-entropy of `model` run with `params`; the buffers are copies, so running statistics never change"
@@ -54,7 +57,8 @@ class _ScaleAdam:
         b1,b2 = self.betas
         g = grad.clamp(-self.clip, self.clip)                          # clipped per scalar
         self.n[constraint] += 1
-        self.m[constraint].mul_(b1).add_(g, alpha=1-b1); self.v.mul_(b2).addcmul_(g, g, value=1-b2)
+        self.m[constraint].mul_(b1).add_(g, alpha=1-b1)
+        self.v.mul_(b2).addcmul_(g, g, value=1-b2)
         m_hat = self.m[constraint]/(1 - b1**self.n[constraint])
         v_hat = self.v/(1 - b2**(self.n[True] + self.n[False]))
         self.s.sub_(self.lr*m_hat/(v_hat.sqrt() + self.eps)).clamp_(min=self.floors)
@@ -97,7 +101,8 @@ def gradinit(model:nn.Module,        # The model holding the ticket's (masked, r
     x0,y0 = next(it)
     try:
         for i in (progress_bar(range(n_iter), leave=False) if show else range(n_iter)):
-            xn,yn = next(it); h = len(x0)//2
+            xn,yn = next(it)
+            h = len(x0)//2
             x1,y1 = torch.cat([x0[:h], xn[h:len(x0)]]), torch.cat([y0[:h], yn[h:len(y0)]])   # S1: half S0, half fresh
             params = {**base, **{k: s[j]*base[k] for j,k in enumerate(names)}}
             loss0 = _loss(model, params, buffers, x0, y0)
@@ -124,13 +129,16 @@ def gradinit(model:nn.Module,        # The model holding the ticket's (masked, r
 @patch
 def gradinit(self:Learner, masks:dict=None, n_iter:int=180, **kwargs)->Learner:
     "Re-scale the learner's model with `gradinit` on its training batches; returns the learner (the scalars are in `learn.gradinit_scales`)"
-    self.gradinit_scales = gradinit(self.model, self.dls.train, masks=masks, n_iter=n_iter, **kwargs); return self
+    self.gradinit_scales = gradinit(self.model, self.dls.train, masks=masks, n_iter=n_iter, **kwargs)
+    return self
 
 # %% ../nbs/06_gradinit.ipynb #068d0532
 def gradinit_cost(model:nn.Module, dls, n_iter:int=180, steps:int=10, run_steps:int=182*352, **kwargs)->dict:
     "Seconds per GradInit iteration and per training step (same model and batches), and GradInit's share of a `run_steps`-step run"
     m = copy.deepcopy(model)
-    t0 = time.perf_counter(); gradinit(m, dls.train, n_iter=steps, show=False, **kwargs); t_gi = (time.perf_counter() - t0)/steps
+    t0 = time.perf_counter()
+    gradinit(m, dls.train, n_iter=steps, show=False, **kwargs)
+    t_gi = (time.perf_counter() - t0)/steps
     learn = Learner(dls, copy.deepcopy(model), opt_func=partial(SGD, mom=0.9))
     timer = StepTimer()
     with learn.no_bar(), learn.no_logging(): learn.fit(1, 0.01, cbs=timer)
@@ -138,16 +146,18 @@ def gradinit_cost(model:nn.Module, dls, n_iter:int=180, steps:int=10, run_steps:
     return dict(sec_per_iter=t_gi, sec_per_step=t_step, iter_per_step=t_gi/t_step, n_iter=n_iter, run_steps=run_steps,
                 share=n_iter*t_gi/(n_iter*t_gi + run_steps*t_step))
 
-# %% ../nbs/06_gradinit.ipynb #9bce674d
+# %% ../nbs/06_gradinit.ipynb #d165612a
 @register_tweak
 @dataclass(frozen=True)
 class Rescale(Tweak):
     "Layer-wise re-scaled initialisation (§3.2), its iterations capped to the spend's budget"
     gradinit_iters: int = 180     # Iterations of the search, at most (the Spending code's 180)
-    name: ClassVar[str] = 'rescale'; order: ClassVar[int] = 30
+    name: ClassVar[str] = 'rescale'
+    order: ClassVar[int] = 30
     def __post_init__(self):
         n = self.gradinit_iters
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1: raise ValueError(f"`gradinit_iters` must be a positive int, got {n!r}")
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1: raise ValueError("`gradinit_iters` must be a "
+                                                                                    f"positive int, got {n!r}")
     def to_init(self, model, ctx:TweakContext):
         capped = ctx.gradinit_budget is not None and ctx.run_steps is not None
         n = n_iter_for(ctx.run_steps, ctx.gradinit_budget, self.gradinit_iters) if capped else self.gradinit_iters

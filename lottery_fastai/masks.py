@@ -24,12 +24,14 @@ def prunable(model:nn.Module,
             )->dict:                        # {parameter name: weight}, in module order
     "The weights to prune in `model`, keyed by their names in `model.named_parameters()`"
     kinds = tuple(KINDS[k] if isinstance(k, str) and k in KINDS else k for k in ([kinds] if isinstance(kinds, str) else kinds))
-    if not all(isinstance(k, type) for k in kinds): raise ValueError(f"`kinds` must be module classes or names in {list(KINDS)}, got {kinds}")
+    if not all(isinstance(k, type) for k in kinds): raise ValueError("`kinds` must be module classes or names in "
+                                                                     f"{list(KINDS)}, got {kinds}")
     mods = [(n, m) for n,m in model.named_modules() if isinstance(m, kinds) and getattr(m, 'weight', None) is not None]
     if skip_first: mods = mods[1:]
     if skip_last: mods = mods[:-1]
     if filter is not None: mods = [(n, m) for n,m in mods if filter(n, m)]
-    if not mods: raise ValueError(f"no prunable tensor in the model with `kinds`={kinds}, `skip_first`={skip_first}, `skip_last`={skip_last} and this `filter`")
+    if not mods: raise ValueError(f"no prunable tensor in the model with `kinds`={kinds}, `skip_first`={skip_first}, "
+                                  f"`skip_last`={skip_last} and this `filter`")
     return {(f'{n}.weight' if n else 'weight'): m.weight for n,m in mods}
 
 def full_masks(weights:dict)->dict:
@@ -51,8 +53,13 @@ NEEDS, SCOPES = ('init', 'model', 'batches', 'reference'), ('global', 'layer', '
 @dataclass
 class PruneInputs:
     "What a criterion may read: the weights, the current masks, and what it declared it needs"
-    weights: dict; masks: dict; gen: torch.Generator
-    init: dict = None; model: nn.Module = None; batches: list = None; reference: dict = None
+    weights: dict
+    masks: dict
+    gen: torch.Generator
+    init: dict = None
+    model: nn.Module = None
+    batches: list = None
+    reference: dict = None
 
 # %% ../nbs/02_masks.ipynb #262f7eef
 def magnitude(inp:PruneInputs)->dict: "|w|"; return {k: w.detach().abs() for k,w in inp.weights.items()}
@@ -117,17 +124,21 @@ def synflow(inp:PruneInputs)->dict:
     gs = torch.autograd.grad(m(x).sum(), ws)
     return {k: (g*w).detach().abs().float() for k,g,w in zip(inp.weights, gs, ws)}
 
-# %% ../nbs/02_masks.ipynb #69c9e5cf
+# %% ../nbs/02_masks.ipynb #27a7e87d
 CRITERIA = {
-    'global_magnitude': Criterion(magnitude, 'global', doc='|w|, all tensors ranked together (Frankle et al. 2020, OpenLTH)'),
-    'layer_magnitude':  Criterion(magnitude, 'layer', doc='|w|, each tensor by the same fraction (Frankle & Carbin 2019)'),
+    'global_magnitude': Criterion(magnitude, 'global', doc='|w|, all tensors ranked together (Frankle et al. 2020, '
+                                                           'OpenLTH)'),
+    'layer_magnitude':  Criterion(magnitude, 'layer', doc='|w|, each tensor by the same fraction (Frankle & Carbin '
+                                                          '2019)'),
     'random':           Criterion(random_score, 'global', doc='uniform at random, all tensors together'),
-    'random_like':      Criterion(random_score, 'like', ('reference',), doc="at random, each tensor keeping the reference's count"),
+    'random_like':      Criterion(random_score, 'like', ('reference',), doc="at random, each tensor keeping the "
+                                                                            "reference's count"),
     'lilf':             Criterion(lilf, 'layer', ('init',), doc='large init, large final (Zhou et al. 2019)'),
     'movement':         Criterion(movement, 'layer', ('init',), doc='|w_final| - |w_init| (Zhou et al. 2019)'),
     'snip':             Criterion(snip, 'global', ('model', 'batches'), doc='|g w| (Lee et al. 2019)'),
     'grasp':            Criterion(grasp, 'global', ('model', 'batches'), doc='w Hg, i.e. -S(-w) (Wang et al. 2020)'),
-    'synflow':          Criterion(synflow, 'global', ('model', 'batches'), 100, doc='|w dR/dw|, iterative, data-free (Tanaka et al. 2020)'),
+    'synflow':          Criterion(synflow, 'global', ('model', 'batches'), 100, doc='|w dR/dw|, iterative, data-free '
+                                                                                    '(Tanaka et al. 2020)'),
 }
 
 def get_criterion(criterion)->Criterion:
@@ -151,7 +162,8 @@ def _lowest(scores, n):
 def _n_keep(n_total, n_left, rate, sparsity):
     if sparsity is None: return n_left - round(rate * n_left)
     n_keep = n_total - round(sparsity * n_total)
-    if n_keep > n_left: raise ValueError(f"`sparsity`={sparsity} is below the masks' current sparsity {1 - n_left/n_total:.4f}: pruning cannot bring weights back")
+    if n_keep > n_left: raise ValueError(f"`sparsity`={sparsity} is below the masks' current sparsity "
+                                         f"{1 - n_left/n_total:.4f}: pruning cannot bring weights back")
     return n_keep
 
 def _drop(mask, score, n_keep):
@@ -168,7 +180,7 @@ def _select(crit, scores, masks, keep:dict):
     flat = _drop(torch.cat([masks[k].flatten() for k in ks]), torch.cat([scores[k].flatten().to(masks[k].device) for k in ks]), keep['*'])
     return {k: f.view_as(masks[k]) for k,f in zip(ks, flat.split([masks[k].numel() for k in ks]))}
 
-# %% ../nbs/02_masks.ipynb #eea8e3b5
+# %% ../nbs/02_masks.ipynb #7a0937de
 def _targets(crit, masks, rate, sparsity, reference)->dict:
     "How many weights each tensor (or all of them, '*') keeps at the end"
     if crit.scope == 'like': return {k: int(reference[k].sum()) for k in masks}
@@ -179,7 +191,8 @@ def _check_inputs(crit, name, masks, weights, inputs):
     missing = set(weights) ^ set(masks)
     if missing: raise ValueError(f"`masks` and `weights` name different tensors: {sorted(missing)[:3]}")
     for need in crit.needs:
-        if inputs[need] is None: raise ValueError(f"criterion {name if isinstance(name, str) else ''!r} needs `{need}`: pass it to `prune`")
+        if inputs[need] is None: raise ValueError(f"criterion {name if isinstance(name, str) else ''!r} needs "
+                                                  f"`{need}`: pass it to `prune`")
     ref = inputs['reference']
     if ref is not None and any(k not in ref or ref[k].shape != w.shape for k,w in weights.items()):
         raise ValueError("`reference` must hold a mask of the same shape for every tensor of `weights`")

@@ -51,7 +51,8 @@ class CifarResNet(nn.Module):
         stages, ni = [], widths[0]
         for i,(n,nf) in enumerate(zip(layers, widths)):
             blocks = [BasicBlock(ni if j == 0 else nf, nf, 2 if (i > 0 and j == 0) else 1, shortcut, act_cls) for j in range(n)]
-            stages.append(nn.Sequential(*blocks)); ni = nf
+            stages.append(nn.Sequential(*blocks))
+            ni = nf
         self.stages = nn.Sequential(*stages)
         self.pool,self.fc = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten()), nn.Linear(ni, n_out)
         for m in self.modules():   # He (fan-out) init for convs, as torchvision and OpenLTH
@@ -84,7 +85,9 @@ class VGG(nn.Module):
         layers, ni = [], n_in
         for v in cfg:
             if v == 'M': layers.append(nn.MaxPool2d(2))
-            else: layers.append(ConvBN(ni, v, act_cls=act_cls)); ni = v
+            else:
+                layers.append(ConvBN(ni, v, act_cls=act_cls))
+                ni = v
         self.features = nn.Sequential(*layers)
         self.pool,self.fc = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten()), nn.Linear(ni, n_out)
     def forward(self, x): return self.fc(self.pool(self.features(x)))
@@ -109,7 +112,8 @@ class MobileNet(nn.Module):
         self.stem, ni, blocks = ConvBN(n_in, 32, act_cls=act_cls), 32, []
         for v in cfg:
             nf,s = v if isinstance(v, tuple) else (v, 1)
-            blocks.append(DepthwiseSeparable(ni, nf, s, act_cls)); ni = nf
+            blocks.append(DepthwiseSeparable(ni, nf, s, act_cls))
+            ni = nf
         self.blocks = nn.Sequential(*blocks)
         self.pool,self.fc = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten()), nn.Linear(ni, n_out)
     def forward(self, x): return self.fc(self.pool(self.blocks(self.stem(x))))
@@ -119,7 +123,9 @@ class LeNet(nn.Sequential):
     "Fully connected net on flattened images: `sizes` hidden units with activations, then `n_out` logits (LeNet-300-100 by default)"
     def __init__(self, n_in:int=1, n_out:int=10, sizes=(300, 100), img_size:int=28, act_cls=nn.ReLU):
         layers, ni = [nn.Flatten()], n_in*img_size*img_size
-        for nf in sizes: layers += [nn.Linear(ni, nf), act_cls()]; ni = nf
+        for nf in sizes:
+            layers += [nn.Linear(ni, nf), act_cls()]
+            ni = nf
         super().__init__(*layers, nn.Linear(ni, n_out))
 
 class ConvNet(nn.Module):
@@ -128,7 +134,8 @@ class ConvNet(nn.Module):
         super().__init__()
         layers, ni = [], n_in
         for nf in (64, 128, 256)[:n_pairs]:
-            layers += [nn.Conv2d(ni, nf, 3, 1, 1), act_cls(), nn.Conv2d(nf, nf, 3, 1, 1), act_cls(), nn.MaxPool2d(2)]; ni = nf
+            layers += [nn.Conv2d(ni, nf, 3, 1, 1), act_cls(), nn.Conv2d(nf, nf, 3, 1, 1), act_cls(), nn.MaxPool2d(2)]
+            ni = nf
         self.features = nn.Sequential(*layers)
         n_flat = ni * (img_size // 2**n_pairs)**2
         self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(n_flat, 256), act_cls(), nn.Linear(256, 256), act_cls(), nn.Linear(256, n_out))
@@ -163,7 +170,8 @@ def act_class(act, name:str='act'):
 
 def _check_model_args(n_in, n_out, kwargs):
     for k,v in (('n_in', n_in), ('n_out', n_out), *((k, kwargs[k]) for k in ('width', 'img_size') if k in kwargs)):
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1: raise ValueError(f"`{k}` must be a positive int, got {v!r}")
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1: raise ValueError(f"`{k}` must be a positive int, "
+                                                                                    f"got {v!r}")
     if 'act_cls' in kwargs: kwargs['act_cls'] = act_class(kwargs['act_cls'], 'act_cls')
     return kwargs
 
@@ -175,7 +183,8 @@ def get_model(name:str,       # A key of `MODELS`, or a torchvision classificati
              )->nn.Module:
     "Build a randomly initialised model by name"
     if seed is not None:
-        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0: raise ValueError(f"`seed` must be an int >= 0, got {seed!r}")
+        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0: raise ValueError("`seed` must be an int "
+                                                                                             f">= 0, got {seed!r}")
         torch.manual_seed(seed)
     if name in MODELS:
         try: return MODELS[name](n_in=n_in, n_out=n_out, **_check_model_args(n_in, n_out, dict(kwargs)))

@@ -35,7 +35,7 @@ def rank_world()->tuple:
     import torch.distributed as dist
     return (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
 
-# %% ../nbs/00b_runs.ipynb #b127c509
+# %% ../nbs/00b_runs.ipynb #15d3e77b
 class RunLocked(RuntimeError): "Another live process holds the run folder"
 
 def jsonable(obj):
@@ -49,10 +49,11 @@ def config_diff(old:dict, new:dict)->list:
 def same_config(old:dict, new:dict, what:str='run')->dict:
     "The default rule: a folder's config may not change"
     diff = config_diff(old, new)
-    if diff: raise ValueError(f"holds a {what} with other settings ({'; '.join(diff)}): use another `path`, or delete that folder")
+    if diff: raise ValueError(f"holds a {what} with other settings ({'; '.join(diff)}): use another `path`, or "
+                              "delete that folder")
     return new
 
-# %% ../nbs/00b_runs.ipynb #ccaab590
+# %% ../nbs/00b_runs.ipynb #1794bfcc
 def _alive(pid:int)->bool:
     try: os.kill(pid, 0)
     except ProcessLookupError: return False
@@ -76,15 +77,18 @@ def acquire_lock(folder:Path)->Path:
         try: fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         except FileExistsError:
             h = _holder(lock)
-            if h.get('pid') == me['pid'] and h.get('host') == me['host']: raise RunLocked(f"{folder} is already open in this process")
-            if _stale(h, lock): lock.unlink(missing_ok=True); continue
+            if h.get('pid') == me['pid'] and h.get('host') == me['host']: raise RunLocked(f"{folder} is already open "
+                                                                                          "in this process")
+            if _stale(h, lock):
+                lock.unlink(missing_ok=True)
+                continue
             raise RunLocked(f"`path` {folder} is in use by process {h.get('pid')} on {h.get('host')}, started {h.get('started')} "
                             f"({h.get('cmd', '?')}): wait for it to finish or stop it; a lock whose process has died is cleared by itself")
         with os.fdopen(fd, 'w') as f: f.write(json.dumps(me))
         return lock
     raise RunLocked(f"`path` {folder}: could not take its lock")
 
-# %% ../nbs/00b_runs.ipynb #00384249
+# %% ../nbs/00b_runs.ipynb #63a4c1a3
 class Run:
     "A run folder (or, with `path=None`, the same in memory): config, lock, atomic files, log, finished steps"
     def __init__(self, path=None,          # The folder (None: keep everything in memory)
@@ -108,33 +112,43 @@ class Run:
     def open(self):
         "Take the folder: lock it, then check or write its config, and read its finished steps (a follower only reads)"
         if self.path is None: return self
-        if self.follower: self._load(); return self
-        if self.path.exists() and not self.path.is_dir(): raise ValueError(f"`path` {self.path} is a file, not a folder")
+        if self.follower:
+            self._load()
+            return self
+        if self.path.exists() and not self.path.is_dir(): raise ValueError(f"`path` {self.path} is a file, not a "
+                                                                           "folder")
         try: replace_atomic(self.path/'.probe', lambda tmp: tmp.write_text(''))   # a folder we cannot write fails here, not mid-run
-        except OSError as e: raise type(e)(f"`path` {self.path} cannot be written ({str(e).split('(')[-1].split(')')[0]}): choose a folder you can write") from None
+        except OSError as e: raise type(e)(f"`path` {self.path} cannot be written "
+                                           f"({str(e).split('(')[-1].split(')')[0]}): choose a folder you can write") from None
         (self.path/'.probe').unlink()
         self.lock = acquire_lock(self.path)
         try: self._load()
-        except BaseException: self.close(); raise
+        except BaseException:
+            self.close()
+            raise
         return self
 
     def close(self):
         "Release the lock"
-        if self.lock is not None: self.lock.unlink(missing_ok=True); self.lock = None
+        if self.lock is not None:
+            self.lock.unlink(missing_ok=True)
+            self.lock = None
 
-# %% ../nbs/00b_runs.ipynb #f8cc9fb4
+# %% ../nbs/00b_runs.ipynb #70a1e49b
 @patch
 def _load(self:Run):
     "Read the finished steps; check the stored config against ours (a folder with no finished step takes ours)"
     cfg, steps = self.path/'config.json', self.path/'steps.json'
     if not steps.is_file() and (self.path/'history.csv').is_file():
-        raise ValueError(f"`path` {self.path} holds a run written by an older lottery_fastai (no steps.json): use another `path`")
+        raise ValueError(f"`path` {self.path} holds a run written by an older lottery_fastai (no steps.json): use "
+                         "another `path`")
     self.steps = read_json(steps)['steps'] if steps.is_file() else {}
     if cfg.is_file() and self.steps:
         rule = self.merge or (lambda old,new: same_config(old, new, self.what))
         try: self.config = jsonable(rule(read_json(cfg), self.config))
         except ValueError as e: raise ValueError(f"`path` {self.path} {e}") from None
-    elif cfg.is_file() and read_json(cfg) != self.config: self.log('no step had finished in this folder: starting over with new settings')
+    elif cfg.is_file() and read_json(cfg) != self.config: self.log('no step had finished in this folder: starting '
+                                                                   'over with new settings')
     if self.writes: files.write_json(cfg, self.config)
 
 # %% ../nbs/00b_runs.ipynb #39eae27c

@@ -29,9 +29,11 @@ from .gradinit import Rescale
 class Recipe:
     "A name and the tweaks a ticket is spent with; its dict form, repr and equality come from the tweaks"
     def __init__(self, name:str='custom', *tweaks:Tweak):
-        if not isinstance(name, str) or not name: raise ValueError(f"a recipe needs a name (a non-empty str), got {name!r}")
+        if not isinstance(name, str) or not name: raise ValueError("a recipe needs a name (a non-empty str), got "
+                                                                   f"{name!r}")
         bad = [t for t in tweaks if not isinstance(t, Tweak)]
-        if bad: raise ValueError(f"a `Recipe` is a name and `Tweak` objects, such as Recipe('mine', Act('mish'), Smoothing(0.1)); got {bad[0]!r}")
+        if bad: raise ValueError("a `Recipe` is a name and `Tweak` objects, such as Recipe('mine', Act('mish'), "
+                                 f"Smoothing(0.1)); got {bad[0]!r}")
         kinds = [t.name for t in tweaks]
         if len(set(kinds)) != len(kinds): raise ValueError(f"recipe {name!r} has the same tweak twice: {kinds}")
         self.name, self.tweaks = name, tuple(sorted(tweaks, key=lambda t: t.order))
@@ -76,7 +78,8 @@ def get_recipe(recipe)->Recipe:
     if isinstance(recipe, Recipe): return recipe
     if isinstance(recipe, dict): return Recipe.from_dict(recipe)
     if isinstance(recipe, str) and recipe in RECIPES: return RECIPES[recipe]
-    raise ValueError(f"`recipe` must be one of {list(RECIPES)}, a dict from `Recipe.to_dict`, or a `Recipe`, got {recipe!r}")
+    raise ValueError(f"`recipe` must be one of {list(RECIPES)}, a dict from `Recipe.to_dict`, or a `Recipe`, got "
+                     f"{recipe!r}")
 
 # %% ../nbs/07_spend.ipynb #11f0226f
 @dataclasses.dataclass(frozen=True)
@@ -148,7 +151,9 @@ def spend(ticket:Ticket, dls, recipe='vanilla',
     learn = Learner(dls, model, metrics=accuracy, **({'opt_func': opt_func} if opt_func is not None else {}))
     extra = [cb for t in r.tweaks for cb in t.to_learner(learn, ctx)]
     reseed(seed, dls)
-    if quiet: learn.logger = noop; learn.remove_cb(ProgressCallback)
+    if quiet:
+        learn.logger = noop
+        learn.remove_cb(ProgressCallback)
     t1 = time.perf_counter()
     cbs = [MaskCallback(ticket.masks), SkipToIter(ticket.meta.get('rewind_iter', 0)), *extra, FiniteLossCallback(),
            *option_cbs(precision, channels_last, compile), *(cbs or [])]
@@ -170,7 +175,8 @@ class SpendResult:
     def load(cls, path)->'SpendResult':
         "Read the results in the `spend/` folder `path`"
         path = Path(path)
-        if not (path/'history.csv').exists(): raise ValueError(f"`path` {path} holds no spend results (history.csv is missing)")
+        if not (path/'history.csv').exists(): raise ValueError(f"`path` {path} holds no spend results (history.csv "
+                                                               "is missing)")
         acts = path/'act_zeros.csv'
         return cls(read_table(path/'history.csv'), read_table(acts) if acts.exists() else pd.DataFrame(), path, _dense_acc(path.parent))
     def summary(self, metric:str='test_acc')->pd.DataFrame:
@@ -193,7 +199,8 @@ def stage_of(module:str)->str:
 def _dense_acc(draw_path):
     h = Path(draw_path)/'history.csv'
     if not h.exists(): return None
-    h = read_table(h); return float(h.test_acc[h['round'] == 0].iloc[0]) if (h['round'] == 0).any() else None
+    h = read_table(h)
+    return float(h.test_acc[h['round'] == 0].iloc[0]) if (h['round'] == 0).any() else None
 
 def plot_spend(history:pd.DataFrame, ax=None, metric:str='test_acc', dense_acc:float=None):
     "`metric` against the fraction of weights remaining, one curve per recipe: mean over seeds, bars of one standard deviation"
@@ -203,7 +210,9 @@ def plot_spend(history:pd.DataFrame, ax=None, metric:str='test_acc', dense_acc:f
         g = h.groupby('round').agg(sparsity=('sparsity', 'first'), mean=(metric, 'mean'), std=(metric, 'std'))
         ax.errorbar(100*(1 - g.sparsity), 100*g['mean'], yerr=100*g['std'].fillna(0), fmt='o-', capsize=3, label=name)
     if dense_acc is not None: ax.axhline(100*dense_acc, ls=':', c='gray', label='dense (round 0)')
-    remaining_axis(ax); ax.set_ylabel(metric.replace('_acc', ' accuracy (%)')); ax.legend()
+    remaining_axis(ax)
+    ax.set_ylabel(metric.replace('_acc', ' accuracy (%)'))
+    ax.legend()
     return ax
 
 # %% ../nbs/07_spend.ipynb #025e4fdd
@@ -213,8 +222,10 @@ def distinct_ints(name:str, xs, allowed=None)->list:
     "`xs` as a list of distinct ints >= 0 (from `allowed` if given), or an error naming `name`: a repeated seed would fake a spread"
     xs = [xs] if isinstance(xs, int) else list(xs)
     if not xs or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in xs): raise ValueError(f"`{name}` must be a non-empty list of ints >= 0, got {xs!r}")
-    if len(set(xs)) != len(xs): raise ValueError(f"`{name}` repeats a value ({xs}): each counts once, a repeat would only fake a spread")
-    if allowed is not None and any(x not in allowed for x in xs): raise ValueError(f"`{name}` must be among {sorted(allowed)}, got {xs}")
+    if len(set(xs)) != len(xs): raise ValueError(f"`{name}` repeats a value ({xs}): each counts once, a repeat would "
+                                                 "only fake a spread")
+    if allowed is not None and any(x not in allowed for x in xs): raise ValueError(f"`{name}` must be among "
+                                                                                   f"{sorted(allowed)}, got {xs}")
     return xs
 
 def _teacher(res:DrawResult, dls, teacher, rs):
@@ -223,20 +234,24 @@ def _teacher(res:DrawResult, dls, teacher, rs):
     t0 = res.tickets[0]
     if teacher is None:
         if res.path is None or not (res.path/'dense.safetensors').exists():
-            raise ValueError(f"recipes {[r.name for r in rs if r.get(Distill)]} distil, and this draw has no `dense.safetensors`: pass the dense model as `teacher`")
-        teacher = t0.build_model(); teacher.load_state_dict(load_tensors(res.path/'dense.safetensors')[0])
+            raise ValueError(f"recipes {[r.name for r in rs if r.get(Distill)]} distil, and this draw has no "
+                             "`dense.safetensors`: pass the dense model as `teacher`")
+        teacher = t0.build_model()
+        teacher.load_state_dict(load_tensors(res.path/'dense.safetensors')[0])
     with torch.no_grad(): n_t = teacher.eval()(dls.valid.one_batch()[0][:2]).shape[-1]
-    if n_t != t0.meta.get('n_out', dls.c): raise ValueError(f"`teacher` gives {n_t} classes but the tickets' model {t0.meta.get('n_out', dls.c)}: distil from a model of the same task")
+    if n_t != t0.meta.get('n_out', dls.c): raise ValueError(f"`teacher` gives {n_t} classes but the tickets' model "
+                                                            f"{t0.meta.get('n_out', dls.c)}: distil from a model of the same task")
     return teacher
 
 def _merge_spend(old:dict, new:dict)->dict:
     "A spend folder's rule: the same training settings; a recipe name keeps its tweaks; new recipes may join"
     diff = config_diff(old['training'], new['training'])
     diff += [f"recipe {n!r}: {old['recipes'][n]} there, {d} here" for n,d in new['recipes'].items() if n in old['recipes'] and old['recipes'][n] != d]
-    if diff: raise ValueError(f"holds spends with other settings ({'; '.join(diff)}): use another `path`, or delete that folder")
+    if diff: raise ValueError(f"holds spends with other settings ({'; '.join(diff)}): use another `path`, or delete "
+                              "that folder")
     return {**new, 'recipes': {**old['recipes'], **new['recipes']}}
 
-# %% ../nbs/07_spend.ipynb #53e5ea35
+# %% ../nbs/07_spend.ipynb #53c8b549
 def _spend_spec(res, dls, recipes, rounds, seeds, n_epoch, lr, fit, fit_kwargs, opt_func, teacher, gradinit_iters, gradinit_budget, options):
     "Check every argument of `spend_draw` before anything is trained or written; the spend's settings"
     if not isinstance(res, DrawResult): res = DrawResult.load(res)
@@ -245,7 +260,8 @@ def _spend_spec(res, dls, recipes, rounds, seeds, n_epoch, lr, fit, fit_kwargs, 
     check_options(**options, device=dls.device)
     rs = [get_recipe(r) for r in ([recipes] if isinstance(recipes, (str, dict, Recipe)) else list(recipes))]
     names = [r.name for r in rs]
-    if not rs or len(set(names)) != len(names): raise ValueError(f"`recipes` must name at least one recipe, each name once, got {names}")
+    if not rs or len(set(names)) != len(names): raise ValueError("`recipes` must name at least one recipe, each "
+                                                                 f"name once, got {names}")
     if gradinit_iters is not None: rs = [r.with_(gradinit_iters=gradinit_iters) if r.get(Rescale) else r for r in rs]
     check_budget(gradinit_budget)
     have = {t.meta['round']: t for t in res.tickets}
@@ -279,7 +295,8 @@ def _spend_step(run:Run, s, dls, rnd:int, seed:int, r:Recipe, save_models:bool):
     run.write_table('act_zeros.csv', pd.DataFrame([a for v in run.finished().values() for a in v['acts']]))
     run.write_table('history.csv', pd.DataFrame([v['row'] for v in run.finished().values()]))
     gi = f", re-scaling ({sc['gradinit_iters']} iteration(s)) {sc['gradinit_s']:.1f} s for {sc['train_s']:.1f} s of training" if r.get(Rescale) else ''
-    run.log(f"spent round {rnd} (sparsity {t.sparsity:.4f}) with {r.name}, seed {seed}: test_acc {sc['test_acc']:.4f}{gi}")
+    run.log(f"spent round {rnd} (sparsity {t.sparsity:.4f}) with {r.name}, seed {seed}: test_acc "
+            f"{sc['test_acc']:.4f}{gi}")
 
 def spend_draw(res,                     # A `DrawResult`, or the run folder of a draw
                dls,                     # The data the draw used (same split)
@@ -310,6 +327,7 @@ def spend_draw(res,                     # A `DrawResult`, or the run folder of a
         out = SpendResult(pd.DataFrame([v['row'] for v in done]), pd.DataFrame([a for v in done for a in v['acts']]), path, dense)
         if run.path is not None:
             m = res.tickets[0].meta
-            ax = out.plot(); ax.set_title(f"{m.get('arch', 'model')} on {m.get('data', 'data')}: tickets spent with each recipe")
+            ax = out.plot()
+            ax.set_title(f"{m.get('arch', 'model')} on {m.get('data', 'data')}: tickets spent with each recipe")
             run.save_fig('accuracy_vs_sparsity.png', ax.figure)
     return out

@@ -19,17 +19,20 @@ from .masks import prunable, full_masks, sparsity
 from .callbacks import MaskCallback, SkipToIter, FiniteLossCallback, state_copy
 from .draw import Ticket, evaluate, eval_dls, check_fit
 
-# %% ../nbs/09_stability.ipynb #9527b437
+# %% ../nbs/09_stability.ipynb #75560297
 def _state(x)->dict: return state_copy(x) if isinstance(x, nn.Module) else x
 
 def check_same_shapes(a:dict, b:dict, names=('a', 'b')):
     "Refuse two states of different architectures, naming the first tensor that differs"
     for k in a:
-        if k not in b: raise ValueError(f"`{names[0]}` and `{names[1]}` are states of different architectures: tensor {k!r} is in `{names[0]}` only")
+        if k not in b: raise ValueError(f"`{names[0]}` and `{names[1]}` are states of different architectures: "
+                                        f"tensor {k!r} is in `{names[0]}` only")
         if a[k].shape != b[k].shape:
-            raise ValueError(f"`{names[0]}` and `{names[1]}` differ at tensor {k!r}: shape {tuple(a[k].shape)} against {tuple(b[k].shape)}")
+            raise ValueError(f"`{names[0]}` and `{names[1]}` differ at tensor {k!r}: shape {tuple(a[k].shape)} "
+                             f"against {tuple(b[k].shape)}")
     extra = [k for k in b if k not in a]
-    if extra: raise ValueError(f"`{names[0]}` and `{names[1]}` are states of different architectures: tensor {extra[0]!r} is in `{names[1]}` only")
+    if extra: raise ValueError(f"`{names[0]}` and `{names[1]}` are states of different architectures: tensor "
+                               f"{extra[0]!r} is in `{names[1]}` only")
 
 def check_masks(masks:dict, state:dict):
     "Refuse masks that name a tensor the state lacks or have another shape"
@@ -47,7 +50,7 @@ def interpolate(a, b, alpha:float, masks:dict=None)->dict:
     for k,m in (masks or {}).items(): out[k] = out[k]*m.to(out[k].device, out[k].dtype)
     return out
 
-# %% ../nbs/09_stability.ipynb #a679d811
+# %% ../nbs/09_stability.ipynb #2e55c238
 BN_MODES = ('reestimate', 'interpolate', 'both')
 
 @torch.no_grad()
@@ -56,7 +59,9 @@ def reestimate_bn(model:nn.Module, batches)->nn.Module:
     bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not bns: return model
     momenta, was = [m.momentum for m in bns], model.training
-    for m in bns: m.reset_running_stats(); m.momentum = None
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None
     model.train()
     for m in model.modules():
         if isinstance(m, nn.modules.dropout._DropoutNd): m.eval()
@@ -77,9 +82,10 @@ def eval_batches(dls, n_train:int=None, bn_batches:int=4)->dict:
         seen += len(train[-1][1])
     return {'train': train, 'test': list(test), 'bn': train[:bn_batches]}
 
-# %% ../nbs/09_stability.ipynb #052a5d4f
+# %% ../nbs/09_stability.ipynb #2abd8944
 def _check_barrier_args(n, bn, model):
-    if isinstance(n, bool) or not isinstance(n, int) or n < 2: raise ValueError(f"`n` (points along the path) must be an int >= 2, got {n!r}")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 2: raise ValueError("`n` (points along the path) must "
+                                                                                f"be an int >= 2, got {n!r}")
     if bn not in BN_MODES: raise ValueError(f"`bn` must be one of {BN_MODES}, got {bn!r}")
     if model is None: raise ValueError("pass `model`, a model of the states' architecture to evaluate them in")
 
@@ -193,7 +199,7 @@ def _pair(learn, run, label, k, start, masks, pair, s):
     run.log(f"{label}, k={k}, pair {pair}: test barrier {100*row['barrier_test']:.2f} points")
     return row
 
-# %% ../nbs/09_stability.ipynb #73075759
+# %% ../nbs/09_stability.ipynb #4a92bfc9
 def stability(learn:Learner,          # The learner whose model, as it is, is the dense network's initialisation
               ks=(0,),                # Iterations k to spawn the dense pairs from
               tickets:dict=None,      # `{label: Ticket}`: pairs spawned from each ticket's state and mask, at its rewind point
@@ -210,7 +216,8 @@ def stability(learn:Learner,          # The learner whose model, as it is, is th
     ks = _check_ks(ks, total)
     tickets = dict(tickets or {})
     for lbl,t in tickets.items(): _check_ks(t.meta.get('rewind_iter', 0), total)
-    if isinstance(pairs, bool) or not isinstance(pairs, int) or pairs < 1: raise ValueError(f"`pairs` must be an int >= 1, got {pairs!r}")
+    if isinstance(pairs, bool) or not isinstance(pairs, int) or pairs < 1: raise ValueError("`pairs` must be an int "
+                                                                                            f">= 1, got {pairs!r}")
     check_fit(fit, n_epoch, lr, fit_kwargs)
     s = SimpleNamespace(n_epoch=n_epoch, lr=lr, fit=fit, fit_kwargs=fit_kwargs, seed=seed, n=n, bn=bn, bn_main='reestimate' if bn == 'both' else bn,
                         batches=eval_batches(learn.dls))
@@ -236,7 +243,9 @@ def plot_instability(df:pd.DataFrame, ax=None, total:int=None):
         x = m.index.values/total*100 if total else m.index.values
         ax.errorbar(x, 100*m['mean'], yerr=100*m['std'], fmt='o-', capsize=3, label=lbl)
     ax.axhline(2, ls=':', c='gray', label='2 points (Frankle et al.: stable below)')
-    ax.set_xlabel('k (% of training)' if total else 'k (iteration)'); ax.set_ylabel('test error barrier (points)'); ax.legend()
+    ax.set_xlabel('k (% of training)' if total else 'k (iteration)')
+    ax.set_ylabel('test error barrier (points)')
+    ax.legend()
     return ax
 
 # %% ../nbs/09_stability.ipynb #3c7a8247

@@ -27,14 +27,17 @@ def swap_activation(model:nn.Module, act='swish', old=nn.ReLU)->list:
     for name,mod in list(model.named_modules()):
         for cname,child in list(mod.named_children()):
             if isinstance(child, old):
-                setattr(mod, cname, new_cls()); replaced.append((f'{name}.{cname}' if name else cname, child))
-    if not replaced: raise ValueError(f"`model` has no {getattr(old, '__name__', old)} module to replace (activations called as functions cannot be swapped)")
+                setattr(mod, cname, new_cls())
+                replaced.append((f'{name}.{cname}' if name else cname, child))
+    if not replaced: raise ValueError(f"`model` has no {getattr(old, '__name__', old)} module to replace "
+                                      "(activations called as functions cannot be swapped)")
     return replaced
 
 @patch
 def swap_activation(self:Learner, act='swish', old=nn.ReLU)->Learner:
     "Swap the activations of the learner's model (see `swap_activation`); returns the learner"
-    swap_activation(self.model, act, old); return self
+    swap_activation(self.model, act, old)
+    return self
 
 # %% ../nbs/05_tweaks.ipynb #f72a8671
 @torch.no_grad()
@@ -44,10 +47,14 @@ def activation_sparsity(model:nn.Module, dl, n_batches:int=4)->pd.DataFrame:
     if not acts: raise ValueError("`model` has no activation module (of `ACTIVATIONS`) to measure")
     zeros, total, order = {}, {}, []
     def hook(name, mod, inp, out):
-        if name not in zeros: order.append(name); zeros[name] = total[name] = 0
-        zeros[name] += int((out == 0).sum()); total[name] += out.numel()
+        if name not in zeros:
+            order.append(name)
+            zeros[name] = total[name] = 0
+        zeros[name] += int((out == 0).sum())
+        total[name] += out.numel()
     hs = [m.register_forward_hook(partial(hook, n)) for n,m in acts.items()]
-    was = model.training; model.eval()
+    was = model.training
+    model.eval()
     try:
         for i,(xb,_) in enumerate(dl):
             if i >= n_batches: break
@@ -112,7 +119,9 @@ def inject_skips(model:nn.Module, kind:str='jump', init:float=1e-4, exclude=('sh
 @patch
 def inject_skips(self:Learner, kind:str='jump', init:float=1e-4, exclude=('shortcut', 'downsample'))->Learner:
     "Inject skips into the learner's model (see `inject_skips`); returns the learner. Call before the optimizer is made (before `fit`)"
-    inject_skips(self.model, kind, init, exclude); self.opt = None; return self
+    inject_skips(self.model, kind, init, exclude)
+    self.opt = None
+    return self
 
 # %% ../nbs/05_tweaks.ipynb #a0c7f617
 class SmoothOthersCE(nn.Module):
@@ -141,7 +150,8 @@ def smoothing_loss(eps:float=0.1, style:str='uniform'):
 @patch
 def label_smoothing(self:Learner, eps:float=0.1, style:str='uniform')->Learner:
     "Train with a label-smoothed loss (see `smoothing_loss`); returns the learner"
-    self.loss_func = smoothing_loss(eps, style); return self
+    self.loss_func = smoothing_loss(eps, style)
+    return self
 
 # %% ../nbs/05_tweaks.ipynb #baa7aab7
 def kd_loss(student:torch.Tensor, teacher:torch.Tensor, targ:torch.Tensor=None, T:float=5., alpha:float=0.9,
@@ -160,7 +170,8 @@ class DistillCallback(Callback):
     "Train on the knowledge-distillation loss from a frozen `teacher`; validation keeps the learner's own loss"
     order = 60   # after MixedPrecision's after_pred, before the loss is backpropagated
     def __init__(self, teacher:nn.Module, T:float=5., alpha:float=0.9):
-        if not isinstance(teacher, nn.Module): raise ValueError(f"`teacher` must be an nn.Module, got {type(teacher).__name__}")
+        if not isinstance(teacher, nn.Module): raise ValueError("`teacher` must be an nn.Module, got "
+                                                                f"{type(teacher).__name__}")
         check_kd(T, alpha)
         self.teacher,self.T,self.alpha = teacher,T,alpha
     def before_fit(self):
@@ -170,7 +181,8 @@ class DistillCallback(Callback):
         if not self.training: return
         with torch.no_grad(): self.t_out = self.teacher(*self.xb)
         if self.t_out.shape != self.pred.shape:
-            raise ValueError(f"`teacher` gives outputs of shape {tuple(self.t_out.shape[1:])} but the model {tuple(self.pred.shape[1:])}: it must have the same number of classes")
+            raise ValueError(f"`teacher` gives outputs of shape {tuple(self.t_out.shape[1:])} but the model "
+                             f"{tuple(self.pred.shape[1:])}: it must have the same number of classes")
     def after_loss(self):
         if not self.training: return
         self.learn.loss_grad = kd_loss(self.pred, self.t_out, T=self.T, alpha=self.alpha, hard=self.loss_grad)   # the learner's own loss is the hard term: smoothing composes
@@ -179,14 +191,20 @@ class DistillCallback(Callback):
 @patch
 def distill(self:Learner, teacher:nn.Module, T:float=5., alpha:float=0.9)->Learner:
     "Train with knowledge distillation from `teacher` (see `DistillCallback`); returns the learner"
-    self.add_cb(DistillCallback(teacher, T, alpha)); return self
+    self.add_cb(DistillCallback(teacher, T, alpha))
+    return self
 
-# %% ../nbs/05_tweaks.ipynb #0ce72789
+# %% ../nbs/05_tweaks.ipynb #c92e843a
 @dataclass
 class TweakContext:
     "What a tweak may read while a ticket is spent"
-    masks: dict = None; dls: object = None; teacher: nn.Module = None; seed: int = 0
-    run_steps: int = None; gradinit_budget: float = None; arch: str = 'this model'
+    masks: dict = None
+    dls: object = None
+    teacher: nn.Module = None
+    seed: int = 0
+    run_steps: int = None
+    gradinit_budget: float = None
+    arch: str = 'this model'
     info: dict = field(default_factory=dict)
 
 @dataclass(frozen=True)
@@ -206,28 +224,33 @@ TWEAKS = {}
 
 def register_tweak(cls:type)->type:
     "Add a `Tweak` subclass to `TWEAKS` under its `name` (usable as a class decorator)"
-    if not (isinstance(cls, type) and issubclass(cls, Tweak)): raise ValueError(f"only `Tweak` subclasses can be registered, got {cls!r}")
+    if not (isinstance(cls, type) and issubclass(cls, Tweak)): raise ValueError("only `Tweak` subclasses can be "
+                                                                                f"registered, got {cls!r}")
     TWEAKS[cls.name] = cls
     return cls
 
 def tweak_from_dict(d:dict)->Tweak:
     "The tweak whose `to_dict()` is `d`"
-    d = dict(d); name = d.pop('tweak', None)
+    d = dict(d)
+    name = d.pop('tweak', None)
     if name not in TWEAKS: raise ValueError(f"unknown tweak {name!r}: the registered ones are {list(TWEAKS)}")
     return TWEAKS[name](**d)
 
-# %% ../nbs/05_tweaks.ipynb #2fe22a83
+# %% ../nbs/05_tweaks.ipynb #15328643
 @register_tweak
 @dataclass(frozen=True)
 class Act(Tweak):
     "Swap ReLU for a smoother activation (§3.1)"
     act: str = 'swish'            # A key of `ACTIVATIONS`
-    name: ClassVar[str] = 'act'; order: ClassVar[int] = 10
+    name: ClassVar[str] = 'act'
+    order: ClassVar[int] = 10
     def __post_init__(self):
-        if not isinstance(self.act, str): raise ValueError(f"`act` must be one of {list(ACTIVATIONS)} (a name), got {self.act!r}")
+        if not isinstance(self.act, str): raise ValueError(f"`act` must be one of {list(ACTIVATIONS)} (a name), got "
+                                                           f"{self.act!r}")
         act_class(self.act)
     def check(self, model, ctx):
-        if not any(isinstance(m, nn.ReLU) for m in model.modules()): raise ValueError(f"swaps ReLU for {self.act}, but {ctx.arch!r} has no ReLU module")
+        if not any(isinstance(m, nn.ReLU) for m in model.modules()): raise ValueError(f"swaps ReLU for {self.act}, "
+                                                                                      f"but {ctx.arch!r} has no ReLU module")
     def to_model(self, model, ctx): swap_activation(model, self.act)
 
 @register_tweak
@@ -236,12 +259,14 @@ class Skips(Tweak):
     "Inject a skip around every convolution unit (§3.1, Figure 3)"
     skips: str = 'jump'           # 'jump' (1x1 conv + BN, the authors') or 'identity'
     skip_init: float = 1e-4       # Initial scale of a jump's BatchNorm
-    name: ClassVar[str] = 'skips'; order: ClassVar[int] = 20
+    name: ClassVar[str] = 'skips'
+    order: ClassVar[int] = 20
     def __post_init__(self):
         if self.skips not in SKIPS: raise ValueError(f"`skips` must be one of {SKIPS}, got {self.skips!r}")
         if isinstance(self.skip_init, bool) or not isinstance(self.skip_init, (int, float)) or not self.skip_init > 0: raise ValueError(f"`skip_init` must be > 0, got {self.skip_init!r}")
     def check(self, model, ctx):
-        if not conv_units(model): raise ValueError(f"injects skips, but {ctx.arch!r} has no convolution unit to inject into")
+        if not conv_units(model): raise ValueError(f"injects skips, but {ctx.arch!r} has no convolution unit to "
+                                                   "inject into")
     def to_model(self, model, ctx): inject_skips(model, self.skips, self.skip_init)
 
 @register_tweak
@@ -250,7 +275,8 @@ class Smoothing(Tweak):
     "Label smoothing (§3.2)"
     smoothing: float = 0.1        # Smoothing ratio
     smoothing_style: str = 'others'  # 'others' (the authors': 1-α on the true class) or 'uniform' (PyTorch's)
-    name: ClassVar[str] = 'smoothing'; order: ClassVar[int] = 40
+    name: ClassVar[str] = 'smoothing'
+    order: ClassVar[int] = 40
     def __post_init__(self): check_smoothing(self.smoothing, self.smoothing_style)
     def to_learner(self, learn, ctx): learn.loss_func = smoothing_loss(self.smoothing, self.smoothing_style); return []
 
@@ -260,7 +286,8 @@ class Distill(Tweak):
     "Knowledge distillation from the dense network of the draw (§3.2)"
     T: float = 5.                 # Temperature
     alpha: float = 0.9            # Weight of the soft term
-    name: ClassVar[str] = 'distill'; order: ClassVar[int] = 50
+    name: ClassVar[str] = 'distill'
+    order: ClassVar[int] = 50
     def __post_init__(self): check_kd(self.T, self.alpha)
     def check(self, model, ctx):
         if ctx.teacher is None: raise ValueError("distils: pass the dense model as `teacher`")
