@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/19_all.ipynb #8499d313
+# %% ../nbs/19_all.ipynb #37165cb2
 from .io import *
 from .runs import *
 from .data import *
@@ -21,4 +21,5 @@ from .stability import *
 from .elastic import *
 from .analysis import *
 from .figures import *
-__all__ = [k for k in dir() if not k.startswith('_')]   # nbdev writes `__all__ = []` above: re-export every name imported here
+# nbdev writes `__all__ = []` above: re-export every name imported here
+__all__ = [k for k in dir() if not k.startswith('_')]

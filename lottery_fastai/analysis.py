@@ -40,7 +40,7 @@ def hvp(model:nn.Module, batches, vs:list, masks:dict=None)->list:
     finally: model.train(was)
     return _project([h.detach() for h in hv], names, masks)
 
-# %% ../nbs/08_analysis.ipynb #95a9a759
+# %% ../nbs/08_analysis.ipynb #95250320
 def hessian_top(model:nn.Module,      # The network (in eval mode for the measurement)
                 batches,              # Fixed batches `(x, y)` the loss is measured on
                 masks:dict=None,      # The ticket's masks: the measurement stays in the subspace of unpruned weights
@@ -48,7 +48,8 @@ def hessian_top(model:nn.Module,      # The network (in eval mode for the measur
                 tol:float=1e-3,       # Stop when λ changes by less than this, relative
                 seed:int=0,           # Seed of the random start
                )->dict:               # `eigenvalue`, `vector` (per parameter), `n_hvp`, `converged`, `seconds`
-    "The eigenvalue of largest magnitude of the Hessian of the loss on `batches`, and its eigenvector, by power iteration"
+    """The eigenvalue of largest magnitude of the Hessian of the loss on `batches`, and its eigenvector, by power
+    iteration"""
     names, ps = _params(model)
     g = torch.Generator().manual_seed(seed)
     v = _project([torch.randn(p.shape, generator=g).to(p.device, p.dtype) for p in ps], names, masks)
@@ -62,7 +63,8 @@ def hessian_top(model:nn.Module,      # The network (in eval mode for the measur
         lam, v = new, hv
         if done: break
     norm = torch.sqrt(sum((x*x).sum() for x in v))
-    return dict(eigenvalue=lam, vector=dict(zip(names, [x/norm for x in v])), n_hvp=i, converged=done, seconds=time.perf_counter() - t0)
+    return dict(eigenvalue=lam, vector=dict(zip(names, [x/norm for x in v])), n_hvp=i, converged=done,
+                seconds=time.perf_counter() - t0)
 
 # %% ../nbs/08_analysis.ipynb #e530e48c
 def hessian_cost(model:nn.Module, batches, tol:float=1e-3, **kwargs)->dict:
@@ -79,11 +81,12 @@ def hessian_cost(model:nn.Module, batches, tol:float=1e-3, **kwargs)->dict:
     return dict(n_hvp=res['n_hvp'], converged=res['converged'], seconds=res['seconds'], step_seconds=step,
                 steps_per_hvp=res['seconds']/res['n_hvp']/step, steps_total=res['seconds']/step)
 
-# %% ../nbs/08_analysis.ipynb #0561d4bf
+# %% ../nbs/08_analysis.ipynb #eb9de13e
 class HessianCallback(Callback):
     "Record the Hessian's top eigenvalue on `batches` every `every` epochs into `learn.hessian_log` (a DataFrame)"
     order = 95
-    def __init__(self, batches, masks:dict=None, every:int=1, **kwargs): self.batches, self.masks, self.every, self.kw, self.rows = batches, masks, every, kwargs, []
+    def __init__(self, batches, masks:dict=None, every:int=1, **kwargs):
+        self.batches, self.masks, self.every, self.kw, self.rows = batches, masks, every, kwargs, []
     def before_fit(self): self.rows = []
     def after_epoch(self):
         if (self.epoch + 1) % self.every: return
@@ -113,9 +116,10 @@ def perturbation(model:nn.Module, batches, direction:dict, ts=None)->pd.DataFram
         model.train(was)
     return pd.DataFrame(rows)
 
-# %% ../nbs/08_analysis.ipynb #b9abf8a8
+# %% ../nbs/08_analysis.ipynb #ee3bc8dd
 def filter_normalized_direction(model:nn.Module, masks:dict=None, seed:int=0)->dict:
-    "A random Gaussian direction, filter-normalised to the weights (Li et al. 2018), zero on biases, BatchNorm and pruned weights"
+    """A random Gaussian direction, filter-normalised to the weights (Li et al. 2018), zero on biases, BatchNorm and
+    pruned weights"""
     g = torch.Generator().manual_seed(seed)
     out = {}
     for n,p in model.named_parameters():
@@ -135,7 +139,8 @@ def loss_surface(model:nn.Module, batches, masks:dict=None, n:int=21, span:float
     d1, d2 = filter_normalized_direction(model, masks, seed), filter_normalized_direction(model, masks, seed + 1)
     ps = dict(model.named_parameters())
     orig = {k: p.detach().clone() for k,p in ps.items()}
-    grid, rows, was = [span*(2*i/(n - 1) - 1) for i in range(n)], [], model.training   # an odd `n` puts 0 exactly on the grid
+    # an odd `n` puts 0 exactly on the grid
+    grid, rows, was = [span*(2*i/(n - 1) - 1) for i in range(n)], [], model.training
     model.eval()
     try:
         for a in grid:
@@ -191,9 +196,10 @@ def dead_units(masks:dict)->pd.DataFrame:
         rows.append(dict(tensor=k, units=m.shape[0], dead=len(dead), which=dead[:10]))
     return pd.DataFrame(rows)
 
-# %% ../nbs/08_analysis.ipynb #2e5aa27c
+# %% ../nbs/08_analysis.ipynb #ca6eea92
 def table_a1(act_zeros:pd.DataFrame, history:pd.DataFrame, recipes:dict=None)->pd.DataFrame:
-    "Share of exact zeros after the activations (%), rows: sparsity, columns: (stage, label), as the Spending paper's Table A1"
+    """Share of exact zeros after the activations (%), rows: sparsity, columns: (stage, label), as the Spending paper's
+    Table A1"""
     recipes = recipes or {'vanilla': 'ReLU', 'swish': 'Swish'}
     a = act_zeros[act_zeros.recipe.isin(list(recipes))].assign(stage=lambda d: d.module.map(_stage))
     sp = history.groupby('round').sparsity.first()

@@ -35,7 +35,8 @@ class StepTimer(Callback):
 def _torch_prune(model, masks):
     for k,m in masks.items():
         mod_name, attr = k.rsplit('.', 1)
-        torch_prune.custom_from_mask(model.get_submodule(mod_name), attr, m.to(getattr(model.get_submodule(mod_name), attr).device))
+        torch_prune.custom_from_mask(model.get_submodule(mod_name), attr,
+                                     m.to(getattr(model.get_submodule(mod_name), attr).device))
     return model
 
 def bench_mask_upkeep(model:nn.Module,        # The dense model (its weights are the starting point of every variant)
@@ -48,22 +49,26 @@ def bench_mask_upkeep(model:nn.Module,        # The dense model (its weights are
                       device:str='cpu',       # 'cpu' or 'cuda'
                       seed:int=0,
                      )->pd.DataFrame:         # One row per variant: median step time (ms) and ratio to dense
-    "Time a training step dense, with an empty callback, with `MaskCallback`, and with `torch.nn.utils.prune` hooks, interleaved"
+    """Time a training step dense, with an empty callback, with `MaskCallback`, and with `torch.nn.utils.prune` hooks,
+    interleaved"""
     if steps <= warmup: raise ValueError(f"`steps` must exceed `warmup` ({warmup}), got {steps}")
     if device not in ('cpu', 'cuda'): raise ValueError(f"`device` must be 'cpu' or 'cuda', got {device!r}")
     torch.manual_seed(seed)
     model = model.to(device)
     masks = prune(prunable(model), full_masks(prunable(model)), sparsity=sparsity)
-    x, y = torch.randn(x_shape[0]*steps, *x_shape[1:], device=device), torch.randint(0, n_out, (x_shape[0]*steps,), device=device)
+    x = torch.randn(x_shape[0]*steps, *x_shape[1:], device=device)
+    y = torch.randint(0, n_out, (x_shape[0]*steps,), device=device)
     ds = TensorDataset(x, y)
-    dls = DataLoaders(TensorDL(ds, bs=x_shape[0], shuffle=False, device=device), TensorDL(TensorDataset(x[:2], y[:2]), bs=2, device=device), device=device)
+    dls = DataLoaders(TensorDL(ds, bs=x_shape[0], shuffle=False, device=device),
+                      TensorDL(TensorDataset(x[:2], y[:2]), bs=2, device=device), device=device)
     sync = torch.cuda.synchronize if device == 'cuda' else None
     median = lambda ts: sorted(ts)[len(ts)//2]
     def run(variant):
         "Train a copy of `model` for `steps` steps as `variant`; the median step time and the extra callbacks"
         m = copy.deepcopy(model)   # `model` itself is never trained: every variant starts from its weights
+        # an empty callback: fastai's own cost of one more callback, the floor for any
         extra = {'MaskCallback': [MaskCallback(masks)], 'timed MaskCallback': [_TimedMaskCallback(masks, sync)],
-                 'empty callback': [Callback()]}.get(variant, [])   # an empty callback: fastai's own cost of one more callback, the floor for any
+                 'empty callback': [Callback()]}.get(variant, [])
         if variant == 'torch prune hooks': _torch_prune(m, masks)
         timer = StepTimer(sync)
         learn = Learner(dls, m, loss_func=ds.loss_func, opt_func=partial(SGD, mom=0.9), cbs=[timer, *extra])
@@ -75,15 +80,20 @@ def bench_mask_upkeep(model:nn.Module,        # The dense model (its weights are
     for _ in range(reps):
         for v in rng.sample(variants, len(variants)): times[v].append(run(v)[0])
     med = {v: median(t) for v,t in times.items()}
-    own = median(run('timed MaskCallback')[1][0].times[warmup:])   # the callback's own work, timed from inside (less noisy than a difference of two step times)
-    return pd.DataFrame({'variant': variants, 'step_ms': [1e3*med[v] for v in variants], 'ratio_to_dense': [med[v]/med['dense'] for v in variants],
+    # the callback's own work, timed from inside (less noisy than a difference of two step times)
+    own = median(run('timed MaskCallback')[1][0].times[warmup:])
+    nan = float('nan')
+    return pd.DataFrame({'variant': variants, 'step_ms': [1e3*med[v] for v in variants],
+                         'ratio_to_dense': [med[v]/med['dense'] for v in variants],
                          'min_ratio': [min(times[v])/max(times['dense']) for v in variants],
-                         'upkeep_ms': [float('nan'), float('nan'), 1e3*own, float('nan')], 'upkeep_share': [float('nan'), float('nan'), own/med['dense'], float('nan')],
+                         'upkeep_ms': [nan, nan, 1e3*own, nan], 'upkeep_share': [nan, nan, own/med['dense'], nan],
                          'reps': reps, 'steps': steps, 'device': device})
 
 class _TimedMaskCallback(MaskCallback):
     "`MaskCallback` that times its own `before_step` + `after_step` work per step"
-    def __init__(self, masks, sync=None): super().__init__(masks); self.sync,self.times,self.t = sync or (lambda: None),[],0.
+    def __init__(self, masks, sync=None):
+        super().__init__(masks)
+        self.sync, self.times, self.t = sync or (lambda: None), [], 0.
     def _timed(self, f):
         self.sync()
         t0 = time.perf_counter()
@@ -136,7 +146,7 @@ def _plain_epoch(model, x, y, bs, device, precision, mean, std):
     sync()
     return time.perf_counter() - t0
 
-# %% ../nbs/03a_bench.ipynb #85961c47
+# %% ../nbs/03a_bench.ipynb #7c50be58
 def _fastai_epoch(model, dls, precision, masks, device):
     "One epoch of a draw round's training in fastai; its seconds"
     learn = Learner(dls, model, loss_func=nn.CrossEntropyLoss(), opt_func=partial(SGD, mom=0.9, decouple_wd=False),
@@ -151,7 +161,8 @@ def _fastai_epoch(model, dls, precision, masks, device):
 
 def bench_epoch(archs=('resnet20', 'resnet18'), bss=(128, 512), precisions=('fp32', 'bf16'), n:int=2048, reps:int=3,
                 device=None, folder:bool=True, seed:int=0)->pd.DataFrame:
-    "Training epochs of plain PyTorch, this library and the folder pipeline, interleaved: seconds, images/s, ratio to plain"
+    """Training epochs of plain PyTorch, this library and the folder pipeline, interleaved: seconds, images/s, ratio to
+    plain"""
     device = check_options(device=device)
     for p in precisions: check_options(p, device=device)
     root = synthetic_folder(tempfile.mkdtemp(), n=n, seed=seed)
@@ -172,7 +183,8 @@ def bench_epoch(archs=('resnet20', 'resnet18'), bss=(128, 512), precisions=('fp3
             for k in rng.sample(list(run), len(run)): times[k].append(run[k]())
         med = {k: sorted(v)[len(v)//2] for k,v in times.items()}
         imgs = (len(y)//bs)*bs
-        rows += [dict(arch=arch, bs=bs, precision=prec, variant=k, epoch_s=med[k], img_per_s=imgs/med[k], ratio_to_plain=med[k]/med['plain'])
+        rows += [dict(arch=arch, bs=bs, precision=prec, variant=k, epoch_s=med[k], img_per_s=imgs/med[k],
+                      ratio_to_plain=med[k]/med['plain'])
                  for k in run]
     hw = torch.cuda.get_device_name() if device.type == 'cuda' else f'CPU, {torch.get_num_threads()} threads'
     return pd.DataFrame(rows).assign(n=n, reps=reps, hardware=hw, torch=torch.__version__)

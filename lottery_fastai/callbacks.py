@@ -19,7 +19,7 @@ class MaskCallback(Callback):
     order = TrainEvalCallback.order + 1     # the model is on its device before we collect its tensors
     def __init__(self, masks:dict,          # {parameter name: bool tensor}, as from `lottery_fastai.masks.prune`
                  mask_grads:bool=True,      # Also zero the gradients of pruned weights before each step
-                 low_memory:bool=False):    # Multiply by the bool masks themselves (no copy, but ~5x slower upkeep on CPU)
+                 low_memory:bool=False):    # Multiply by the bool masks themselves (no copy; ~5x slower on CPU)
         store_attr()
     def before_fit(self):
         params = dict(self.learn.model.named_parameters())
@@ -62,7 +62,8 @@ def state_copy(model:nn.Module)->dict:
     return {k: v.detach().to('cpu', copy=True) for k,v in model.state_dict().items()}
 
 class RewindCallback(Callback):
-    "Record `state_copy(model)` at the start of training iteration k into `learn.rewind_state` (and k into `learn.rewind_iter`)"
+    """Record `state_copy(model)` at the start of training iteration k into `learn.rewind_state` (and k into
+    `learn.rewind_iter`)"""
     order = TrainEvalCallback.order + 1
     def __init__(self, iteration=None, epoch=None, pct=None): store_attr()
     def before_fit(self):
@@ -86,7 +87,7 @@ class SkipToIter(Callback):
         if self.training and self.epoch*len(self.dls.train) + self.iter < self.k: raise CancelBatchException()
     def after_cancel_batch(self): self.learn.yb = ()   # the Recorder ignores batches without targets
 
-# %% ../nbs/03_callbacks.ipynb #fd543fe6
+# %% ../nbs/03_callbacks.ipynb #68c0624d
 class TrainingDiverged(ValueError): "The training loss became NaN or infinite"
 
 class FiniteLossCallback(Callback):
@@ -100,10 +101,11 @@ class FiniteLossCallback(Callback):
     def after_train(self):   # also runs after an epoch that `SkipToIter` skipped
         bad, self.bad = self.bad, None
         if bad is not None and bool(bad):
-            raise TrainingDiverged(f"the training loss became NaN or infinite during epoch {self.epoch}: the run stopped before "
-                                   f"anything was pruned or saved; lower the learning rate (`lr`) and run again")
+            raise TrainingDiverged(f"the training loss became NaN or infinite during epoch {self.epoch}: the run "
+                                   f"stopped before anything was pruned or saved; lower the learning rate (`lr`) and "
+                                   "run again")
 
-# %% ../nbs/03_callbacks.ipynb #4796717b
+# %% ../nbs/03_callbacks.ipynb #cb3e2de8
 from fastai.callback.fp16 import MixedPrecision
 from fastai.callback.channelslast import ChannelsLast
 from fastcore.foundation import L
@@ -119,10 +121,12 @@ class DeviceMixedPrecision(MixedPrecision):
         if dev == 'cuda' and dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
             raise ValueError("`precision` 'bf16': this GPU does not support bfloat16; use 'fp16' or 'fp32'")
         self.kwargs['enabled'] = dtype == torch.float16   # bf16 has fp32's range: no loss scaling
-        self.autocast, self.learn.scaler, self.scales = torch.autocast(dev, dtype=dtype), torch.amp.GradScaler(dev, **self.kwargs), L()
+        self.autocast, self.scales = torch.autocast(dev, dtype=dtype), L()
+        self.learn.scaler = torch.amp.GradScaler(dev, **self.kwargs)
 
 class CompileForward(Callback):
-    "Run the model's forward pass through `torch.compile` during the fit; the module and its parameters stay as they are"
+    """Run the model's forward pass through `torch.compile` during the fit; the module and its parameters stay as they
+    are"""
     order = TrainEvalCallback.order + 2
     def before_fit(self):
         m = self.learn.model
@@ -133,7 +137,8 @@ class CompileForward(Callback):
     after_cancel_fit = after_fit
 
 class ShardBatches(Callback):
-    "Data parallel over `torch.distributed` processes: each trains on its share of every batch, gradients averaged, BatchNorm buffers from rank 0"
+    """Data parallel over `torch.distributed` processes: each trains on its share of every batch, gradients averaged,
+    BatchNorm buffers from rank 0"""
     order = MaskCallback.order + 1
     def before_fit(self):
         self.rank, self.world = rank_world()
@@ -155,7 +160,8 @@ def agree_across_ranks(tensors:dict)->bool:
     "Whether every process of a distributed job holds the same `tensors` (True when there is one process)"
     rank, world = rank_world()
     if world == 1: return True
-    sig = lambda v: [float(v.double().sum()), float((v.double().flatten()*torch.arange(1, v.numel() + 1, dtype=torch.float64)).sum())]
+    pos = lambda v: torch.arange(1, v.numel() + 1, dtype=torch.float64)
+    sig = lambda v: [float(v.double().sum()), float((v.double().flatten()*pos(v)).sum())]
     h = torch.tensor([x for k in sorted(tensors) for x in sig(tensors[k].cpu())], dtype=torch.float64)
     hs = [torch.zeros_like(h) for _ in range(world)]
     torch.distributed.all_gather(hs, h)
@@ -171,7 +177,8 @@ def check_options(precision:str='fp32', channels_last:bool=False, compile:bool=F
         raise ValueError("`precision` 'bf16': this GPU does not support bfloat16; use 'fp16' or 'fp32'")
     if precision != 'fp32':
         try:
-            with torch.autocast(dev.type, dtype=torch.bfloat16 if precision == 'bf16' else torch.float16): torch.ones(2, 2, device=dev) @ torch.ones(2, 2, device=dev)
+            with torch.autocast(dev.type, dtype=torch.bfloat16 if precision == 'bf16' else torch.float16):
+                torch.ones(2, 2, device=dev) @ torch.ones(2, 2, device=dev)
         except RuntimeError as e: raise ValueError(f"`precision` {precision!r}: torch has no autocast for it on "
                                                    f"{dev.type} ({e})") from None
     if compile:
@@ -182,5 +189,6 @@ def check_options(precision:str='fp32', channels_last:bool=False, compile:bool=F
 
 def option_cbs(precision:str='fp32', channels_last:bool=False, compile:bool=False)->list:
     "The callbacks of a fit with these options (and `ShardBatches` in a distributed job)"
-    return ([DeviceMixedPrecision(precision)] if precision != 'fp32' else []) + ([ChannelsLast()] if channels_last else []) + \
+    return ([DeviceMixedPrecision(precision)] if precision != 'fp32' else []) + \
+           ([ChannelsLast()] if channels_last else []) + ([CompileForward()] if compile else []) + \
            ([CompileForward()] if compile else []) + ([ShardBatches()] if rank_world()[1] > 1 else [])

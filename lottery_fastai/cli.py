@@ -8,7 +8,8 @@ __all__ = ['SCHEDULES', 'CLI_CRITERIA', 'ELASTIC_KEYS', 'BENCH_MODELS', 'MAIN', 
 
 # %% ../nbs/20_cli.ipynb #857c730f
 import warnings
-warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)   # raised inside an import of fastai's; nothing a user can act on
+# raised inside an import of fastai's; nothing a user can act on
+warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
 import os, sys, re, math, inspect, contextlib
 from types import SimpleNamespace
 from pathlib import Path
@@ -32,7 +33,7 @@ from .stability import stability, plot_instability
 from .elastic import elastic, ELASTIC_METHODS, STRATEGIES
 from .figures import figure, FIGURES
 
-# %% ../nbs/20_cli.ipynb #14d5db5e
+# %% ../nbs/20_cli.ipynb #a7e2a1f4
 def _renamed(f, **names):
     "Call `f`; a user error it raises names our options instead of its arguments (`names`: theirs to ours)"
     try: return f()
@@ -45,7 +46,8 @@ def _dls(data, bs, seed, data_path, n=None, device=None):
     "The job's data (on `device`), errors naming `data`, `data_path`, `bs`, `n`"
     check_seed(seed)
     kw = {'n': n} if n is not None else {}
-    return _renamed(lambda: get_dls(data, bs=bs, seed=seed, path=data_path, device=device, **kw), name='data', path='data_path')
+    return _renamed(lambda: get_dls(data, bs=bs, seed=seed, path=data_path, device=device, **kw), name='data',
+                    path='data_path')
 
 def _model(arch, dls, seed, width=None):
     "(model, the kwargs that rebuild it): `arch` for the data's channels, size and classes"
@@ -62,7 +64,8 @@ def _names(name:str, value:str, allowed)->list:
     names = [v for v in (value or '').split(',') if v]
     bad = [v for v in names if v not in allowed]
     if bad: raise ValueError(f"`{name}` must be a comma-separated subset of {list(allowed)} (or ''), got {bad}")
-    if len(set(names)) != len(names): raise ValueError(f"`{name}` names {sorted({v for v in names if names.count(v) > 1})} twice: each counts once")
+    if len(set(names)) != len(names):
+        raise ValueError(f"`{name}` names {sorted({v for v in names if names.count(v) > 1})} twice: each counts once")
     return names
 
 # %% ../nbs/20_cli.ipynb #6035603f
@@ -75,20 +78,23 @@ def train_job(data:str='mnist5k',      # Data set: one of `lottery_fastai.data.D
               path:str='runs/train',   # Run folder
               data_path:str=None,      # Local folder of the data (for 'folder', or a local copy of a known set)
              )->dict:                  # Final metrics: train/valid/test loss and accuracy
-    "Train a dense model with `fit_one_cycle` and write config, history, weights and test metrics to the run folder `path`"
+    "Train a dense model with `fit_one_cycle`; config, history, weights and test metrics go to the run folder `path`"
     check_fit('fit_one_cycle', epochs, lr)
     dls = _dls(data, bs, seed, data_path)
     model, kw = _model(arch, dls, seed)
     learn = Learner(dls, model, metrics=accuracy, path=path, model_dir='.')
     check_fits_data(learn)
-    cfg = dict(job='train', data=data, arch=arch, epochs=epochs, lr=lr, bs=bs, seed=seed, data_path=data_path, model_kwargs=kw)
+    cfg = dict(job='train', data=data, arch=arch, epochs=epochs, lr=lr, bs=bs, seed=seed, data_path=data_path,
+               model_kwargs=kw)
     with Run(path, cfg, what='train run', verbose=True) as run:
         if not run.done('train'):
             run.log(f'train {data} {arch} for {epochs} epochs, seed {seed}')
             with quiet_unless_interactive(learn):
-                learn.fit_one_cycle(epochs, lr, cbs=[CSVLogger(fname='history.csv'), FiniteLossCallback()])   # CSVLogger: only for the fit
+                # CSVLogger: only for the fit
+                learn.fit_one_cycle(epochs, lr, cbs=[CSVLogger(fname='history.csv'), FiniteLossCallback()])
             res = score(learn.model, dls)
-            run.save_tensors('model.safetensors', learn.model.state_dict(), {'arch': arch, 'model_kwargs': kw, 'n_out': dls.c})
+            run.save_tensors('model.safetensors', learn.model.state_dict(),
+                             {'arch': arch, 'model_kwargs': kw, 'n_out': dls.c})
             run.write_json('results.json', res)
             run.finish('train', results=res)
         res = run.finished()['train']['results']
@@ -99,18 +105,20 @@ def train_job(data:str='mnist5k',      # Data set: one of `lottery_fastai.data.D
 SCHEDULES = {'one_cycle': 'fit_one_cycle', 'step': 'fit_step'}
 CLI_CRITERIA = [k for k,c in CRITERIA.items() if 'reference' not in c.needs]
 
-# %% ../nbs/20_cli.ipynb #aa3757d9
+# %% ../nbs/20_cli.ipynb #8b5ec969
 def _choice(name, value, allowed):
     if value not in allowed: raise ValueError(f"`{name}` must be one of {list(allowed)}, got {value!r}")
 
 def _check_recipes(names:list, model, arch:str)->list:
     "The recipes called `names`, each checked against `model` before anything is trained"
     rs = [RECIPES[n] for n in names]
-    for r in rs: r.check(model, TweakContext(arch=arch, teacher=nn.Identity()))   # the teacher is the draw's dense model, made by the draw
+    # the teacher is the draw's dense model, made by the draw
+    for r in rs: r.check(model, TweakContext(arch=arch, teacher=nn.Identity()))
     return rs
 
 def _print_table(df, cols):
-    with pd.option_context('display.float_format', '{:.4f}'.format, 'display.width', 200): print(df[cols].to_string(index=False), flush=True)
+    with pd.option_context('display.float_format', '{:.4f}'.format, 'display.width', 200):
+        print(df[cols].to_string(index=False), flush=True)
 
 def _with_preset(preset, given:dict, prunable_kwargs:dict):
     "The draw job's settings with `preset` applied; an option the preset sets may not be given too"
@@ -120,9 +128,20 @@ def _with_preset(preset, given:dict, prunable_kwargs:dict):
     p, defaults = PRESETS[preset], {k: v.default for k,v in inspect.signature(draw_job).parameters.items()}
     clash = [f'`{k}`' for k,v in given.items() if v != defaults[k]]
     if clash: raise ValueError(f"`preset` {preset!r} sets {', '.join(clash)}: leave them out, or leave out `preset`")
-    out.given.update(epochs=p.n_epoch, lr=p.lr, schedule='step', rate=p.rate, bs=p.bs, gradinit_budget=p.gradinit_budget)
+    out.given.update(epochs=p.n_epoch, lr=p.lr, schedule='step', rate=p.rate, bs=p.bs,
+                     gradinit_budget=p.gradinit_budget)
     out.fit_kwargs, out.prunable_kwargs['kinds'] = dict(milestones=list(p.milestones), wd=p.wd), list(p.kinds)
     return out
+
+def _with_controls(learn, res, kinds)->pd.DataFrame:
+    "The draw's history with a `<control>_test_acc` column per control of `kinds` (trained if missing)"
+    hist = res.history
+    if not kinds: return hist
+    ctl = learn.draw_controls(res, kinds=kinds, verbose=True)   # also redraws the plot with the controls
+    for k,c in ctl[ctl.control.isin(kinds)].groupby('control', sort=False):
+        acc = c[['round', 'test_acc']].rename(columns={'test_acc': f'{k}_test_acc'})
+        hist = hist.merge(acc, on='round', how='left')
+    return hist
 
 def draw_job(data:str='mnist5k',        # Data set: one of `lottery_fastai.data.DATASETS`
              arch:str='lenet300',       # Model name for `get_model`
@@ -138,11 +157,11 @@ def draw_job(data:str='mnist5k',        # Data set: one of `lottery_fastai.data.
              rewind_pct:float=None,     # ... or as a fraction of training (the Spending paper: 0.18)
              skip_first:bool=False,     # Leave the first conv/linear layer dense
              skip_last:bool=False,      # Leave the last linear layer dense
-             controls:str='reinit',     # Comma-separated controls to train for each ticket (keys of `CONTROLS`), or '' for none
-             spend:str='',              # Comma-separated recipes (keys of `RECIPES`) to spend every ticket with after the draw, or '' for none
-             gradinit_iters:int=None,   # Iterations of re-scaling for the spending recipes that re-scale (default: the recipe's, 180)
+             controls:str='reinit',     # Comma-separated controls of every ticket (keys of `CONTROLS`), or ''
+             spend:str='',              # Comma-separated recipes (keys of `RECIPES`) to spend every ticket with, or ''
+             gradinit_iters:int=None,   # Iterations of re-scaling, for the recipes that re-scale (default: 180)
              gradinit_budget:float=0.03, # Share of each spend's training that re-scaling may cost (caps its iterations)
-             width:int=None,            # Channels of the first stage of a CIFAR ResNet (resnet8/20/...; default: the model's, 16)
+             width:int=None,            # Channels of the first stage of a CIFAR ResNet (resnet8/20/...; default: 16)
              bs:int=128,                # Batch size
              n:int=None,                # Use only `n` of the examples (a quick look; the embedded MNIST-5k only)
              seed:int=0,                # Seed of the split, the initialisation, and round r's shuffling (`seed + r`)
@@ -152,7 +171,7 @@ def draw_job(data:str='mnist5k',        # Data set: one of `lottery_fastai.data.
              channels_last:bool=False,  # Train in channels-last memory layout
              compile:bool=False,        # Compile the forward pass with torch.compile
              device:str=None,           # 'cpu' or 'cuda' (default: cuda when there is one)
-             preset:str=None,           # A paper's settings (a key of `PRESETS`): epochs, lr, schedule, rate, batch size, pruned layers, weight decay, milestones, re-scaling budget
+             preset:str=None,           # A paper's settings (a key of `PRESETS`): epochs, lr, schedule, rate, bs...
              path:str='runs/draw',      # Run folder
              data_path:str=None,        # Local folder of the data (for 'folder', or a local copy of a known set)
             )->pd.DataFrame:            # The history, one row per round
@@ -174,19 +193,20 @@ def draw_job(data:str='mnist5k',        # Data set: one of `lottery_fastai.data.
     dls = _dls(data, bs, seed, data_path, n, device)
     model, kw = _model(arch, dls, seed, width)
     learn = Learner(dls, model, metrics=accuracy, **({'opt_func': papers_sgd} if schedule == 'step' else {}))
-    meta = dict(arch=arch, n_in=dls.one_batch()[0].shape[1], n_out=dls.c, data=data, n=n, bs=bs, model_kwargs=kw, preset=preset)
-    rs = _check_recipes(recipes, get_model(arch, n_in=meta['n_in'], n_out=dls.c, **kw), arch)   # before the draw, not after it
-    with learn.no_logging(), quiet_unless_interactive(learn):   # one line per round (the log) instead of a table per epoch
-        res = learn.draw(rounds=rounds, n_epoch=epochs, lr=lr, fit=SCHEDULES[schedule], fit_kwargs=s.fit_kwargs, rate=rate, criterion=criterion,
-                         rewind=rewind, rewind_iter=rewind_iter, rewind_epoch=rewind_epoch, rewind_pct=rewind_pct, seed=seed, data_seed=data_seed,
+    meta = dict(arch=arch, n_in=dls.one_batch()[0].shape[1], n_out=dls.c, data=data, n=n, bs=bs, model_kwargs=kw,
+                preset=preset)
+    # checked before the draw, not after it
+    rs = _check_recipes(recipes, get_model(arch, n_in=meta['n_in'], n_out=dls.c, **kw), arch)
+    # one line per round (the log) instead of a table per epoch
+    with learn.no_logging(), quiet_unless_interactive(learn):
+        res = learn.draw(rounds=rounds, n_epoch=epochs, lr=lr, fit=SCHEDULES[schedule], fit_kwargs=s.fit_kwargs,
+                         rate=rate, criterion=criterion, rewind=rewind, rewind_iter=rewind_iter,
+                         rewind_epoch=rewind_epoch, rewind_pct=rewind_pct, seed=seed, data_seed=data_seed,
                          path=path, meta=meta, prunable_kwargs=s.prunable_kwargs, verbose=True, precision=precision,
                          channels_last=channels_last, compile=compile)
-        hist = res.history
-        if kinds:
-            ctl = learn.draw_controls(res, kinds=kinds, verbose=True)   # also redraws the plot with the controls
-            for k,c in ctl[ctl.control.isin(kinds)].groupby('control', sort=False):
-                hist = hist.merge(c[['round', 'test_acc']].rename(columns={'test_acc': f'{k}_test_acc'}), on='round', how='left')
-    _print_table(hist, ['round', 'sparsity', 'train_acc', 'valid_acc', 'test_acc'] + [c for c in hist if c.endswith('_test_acc')])
+        hist = _with_controls(learn, res, kinds)
+    _print_table(hist, ['round', 'sparsity', 'train_acc', 'valid_acc',
+                        'test_acc'] + [c for c in hist if c.endswith('_test_acc')])
     print(f'run folder: {path}')
     if rs: _spend(res, dls, rs, None, gradinit_iters, gradinit_budget, SCHEDULES[schedule])
     return hist
@@ -197,7 +217,8 @@ def _pct(m, sd): return f'{100*m:.2f}' + (f' ± {100*sd:.2f}' if sd == sd else '
 def _print_spend(sp:SpendResult, budget):
     "The comparison tables of a spend: accuracy per round and recipe, activation zeros per stage, re-scaling cost"
     summ = sp.summary()
-    tab = pd.DataFrame({r: [_pct(m, sd) for m,sd in zip(summ['mean'][r], summ['std'][r])] for r in summ['mean'].columns},
+    tab = pd.DataFrame({r: [_pct(m, sd) for m,sd in zip(summ['mean'][r], summ['std'][r])]
+                        for r in summ['mean'].columns},
                        index=pd.MultiIndex.from_tuples(summ.index, names=['round', 'sparsity']))
     with pd.option_context('display.float_format', '{:.4f}'.format, 'display.width', 200):
         print(f"\ntest accuracy (%) of the spent tickets (dense round 0: {100*sp.dense_acc:.2f}%), "
@@ -210,7 +231,8 @@ def _print_spend(sp:SpendResult, budget):
     gi = sp.history[sp.history.gradinit_iters > 0]   # the recipes that re-scale
     if len(gi):
         lo,hi = gi.gradinit_iters.min(), gi.gradinit_iters.max()
-        print(f"\nre-scaling (GradInit, {lo if lo == hi else f'{lo}-{hi}'} iteration(s) a ticket) cost {gi.gradinit_s.sum():.1f} s for "
+        n = lo if lo == hi else f'{lo}-{hi}'
+        print(f"\nre-scaling (GradInit, {n} iteration(s) a ticket) cost {gi.gradinit_s.sum():.1f} s for "
               f"{gi.train_s.sum():.1f} s of the training it preceded: {gi.gradinit_s.sum()/gi.train_s.sum():.1%}"
               + (f" (budget {budget:.0%})" if budget is not None else ''))
     print(f'results: {sp.path}', flush=True)
@@ -226,12 +248,13 @@ def _spend(res, dls, recipes, seeds, gradinit_iters, gradinit_budget, fit):
 def spend_job(path:str='runs/draw',        # Run folder of a finished draw
               recipes:str='vanilla,AT+TRT', # Comma-separated recipes: keys of `lottery_fastai.spend.RECIPES`
               seeds:str=None,              # Comma-separated spending seeds, e.g. '0,1,2' (default: the draw's seed)
-              gradinit_iters:int=None,     # Iterations of re-scaling for the recipes that re-scale (default: the recipe's, 180)
-              gradinit_budget:float=0.03,  # Share of each spend's training that re-scaling may cost (caps its iterations)
+              gradinit_iters:int=None,     # Iterations of re-scaling, for the recipes that re-scale (default: 180)
+              gradinit_budget:float=0.03,  # Share of each spend's training re-scaling may cost (caps its iterations)
               data_path:str=None,          # Local folder of the data, if the draw used one
               device:str=None,             # 'cpu' or 'cuda' (default: cuda when there is one)
              )->SpendResult:
-    "Spend every ticket of a finished draw with each recipe; print test accuracy per round and recipe, activation zeros and re-scaling cost"
+    """Spend every ticket of a draw with each recipe; print accuracy per round and recipe, activation zeros, re-scaling
+    cost"""
     names = _names('recipes', recipes, RECIPES)
     if not names: raise ValueError(f"`recipes` must name at least one of {list(RECIPES)}")
     try: seeds = None if seeds in (None, '') else [int(x) for x in str(seeds).split(',')]
@@ -243,7 +266,7 @@ def spend_job(path:str='runs/draw',        # Run folder of a finished draw
     rs = _check_recipes(names, res.tickets[0].build_model(), c.get('arch'))
     return _spend(res, dls, rs, seeds, gradinit_iters, gradinit_budget, c['fit'])
 
-# %% ../nbs/20_cli.ipynb #4cdf3159
+# %% ../nbs/20_cli.ipynb #406ff8cb
 def _ks(ks:str, total:int)->list:
     "Comma-separated iterations, or shares of training written with %, as iterations"
     out = []
@@ -256,23 +279,27 @@ def _ks(ks:str, total:int)->list:
 def _print_stability(df):
     g = df.groupby(['label', 'k'], sort=False)
     tab = pd.DataFrame({'sparsity': g.sparsity.first().map('{:.3f}'.format), 'pairs': g.size(),
-                        'test barrier (points)': [_pct(m, sd) for m,sd in zip(g.barrier_test.mean(), g.barrier_test.std())],
-                        'train barrier (points)': [_pct(m, sd) for m,sd in zip(g.barrier_train.mean(), g.barrier_train.std())],
+                        'test barrier (points)': [_pct(m, s) for m,s in zip(g.barrier_test.mean(),
+                                                                             g.barrier_test.std())],
+                        'train barrier (points)': [_pct(m, s) for m,s in zip(g.barrier_train.mean(),
+                                                                              g.barrier_train.std())],
                         'test error (%)': [_pct(m, sd) for m,sd in zip(g.error_test.mean(), g.error_test.std())]})
     print('\n' + tab.to_string(), flush=True)
 
-def stability_job(path:str='runs/draw',   # Run folder of a draw (made first, with the draw options below, if it holds none)
-                  ks:str='0',              # Comma-separated iterations to spawn the dense pairs from; with % a share of training: '0,1%,5%'
+def stability_job(path:str='runs/draw',   # Run folder of a draw (made first, with the options below, if none is there)
+                  ks:str='0',              # Comma-separated iterations to spawn dense pairs at (% of training: 5%)
                   pairs:int=2,             # Pairs of children per k and per ticket
-                  tickets:str=None,        # Comma-separated rounds whose tickets get pairs (default: every pruned round; '' for none)
+                  tickets:str=None,        # Comma-separated rounds whose tickets get pairs (default: all; '' for none)
                   bn:str='reestimate',     # BatchNorm statistics along the paths: 'reestimate', 'interpolate' or 'both'
-                  data:str='mnist5k', arch:str='lenet300', rounds:int=3, epochs:int=8, lr:float=None, schedule:str='one_cycle',
-                  warmup:int=0, rate:float=0.2, width:int=None, bs:int=128, n:int=None, seed:int=0, preset:str=None,   # the draw, if none
+                  data:str='mnist5k', arch:str='lenet300', rounds:int=3, epochs:int=8, lr:float=None,
+                  schedule:str='one_cycle', warmup:int=0, rate:float=0.2, width:int=None, bs:int=128, n:int=None,
+                  seed:int=0, preset:str=None,   # the draw's options, if there is no draw yet
                   data_path:str=None,      # Local folder of the data
                  )->pd.DataFrame:          # One row per pair
-    "Instability of training: error barriers between pairs of children of the dense network at each k and of each ticket"
+    "Instability of training: error barriers between pairs of children of the dense network at each k, and of tickets"
     if not (Path(path)/'config.json').is_file():
-        draw_job(data=data, arch=arch, rounds=rounds, epochs=epochs, lr=lr, schedule=schedule, warmup=warmup, rate=rate, width=width,
+        draw_job(data=data, arch=arch, rounds=rounds, epochs=epochs, lr=lr, schedule=schedule, warmup=warmup, rate=rate,
+                 width=width,
                  bs=bs, n=n, seed=seed, preset=preset, controls='', path=path, data_path=data_path)
     res = DrawResult.load(path)
     c = res.config
@@ -280,9 +307,11 @@ def stability_job(path:str='runs/draw',   # Run folder of a draw (made first, wi
     total = c['n_epoch']*len(dls.train)
     have = {t.meta['round']: t for t in res.tickets if t.meta['round'] > 0}
     rnds = list(have) if tickets is None else [int(r) for r in _names('tickets', tickets, [str(r) for r in have])]
-    learn = Learner(dls, res.tickets[0].build_model(seed=c['seed']), metrics=accuracy, **({'opt_func': papers_sgd} if c['fit'] == 'fit_step' else {}))
+    learn = Learner(dls, res.tickets[0].build_model(seed=c['seed']), metrics=accuracy,
+                    **({'opt_func': papers_sgd} if c['fit'] == 'fit_step' else {}))
     tks = {f"round {r} ({have[r].sparsity:.1%} pruned)": have[r] for r in rnds}
-    df = stability(learn, _ks(ks, total), tks, pairs, c['n_epoch'], c['lr'], c['fit'], c['fit_kwargs'], seed=c['seed'], bn=bn,
+    df = stability(learn, _ks(ks, total), tks, pairs, c['n_epoch'], c['lr'], c['fit'], c['fit_kwargs'], seed=c['seed'],
+                   bn=bn,
                    path=Path(path)/'stability', verbose=True)
     _print_stability(df)
     ax = plot_instability(df, total=total)
@@ -294,16 +323,16 @@ def stability_job(path:str='runs/draw',   # Run folder of a draw (made first, wi
 # %% ../nbs/20_cli.ipynb #71f11530
 ELASTIC_KEYS = dict(zip(('elth', 'imp', 'random', 'shuffled', 'omp', 'snip', 'grasp', 'synflow'), ELASTIC_METHODS))
 
-# %% ../nbs/20_cli.ipynb #f9bebc44
+# %% ../nbs/20_cli.ipynb #6ad8aa08
 def elastic_job(source:str='runs/draw',   # Run folder of the source draw (`--from` works too)
                 to:str='resnet32',          # The target architecture, of the source's family
-                mapping:str=None,           # A mapping string ('0:0;1:1,2;2:3,4'), a strategy of `STRATEGIES`, or the authors' default
+                mapping:str=None,           # A mapping ('0:0;1:1,2;2:3,4'), a strategy of `STRATEGIES`, or the default
                 rounds:str=None,            # Comma-separated source rounds (default: every pruned round)
                 methods:str='elth,imp,random,shuffled,omp,snip,grasp,synflow', # Comma-separated keys of `ELASTIC_KEYS`
                 path:str=None,              # Results folder (default: `elastic_<to>/` in the source's folder)
                 data_path:str=None,         # Local folder of the data, if the draw used one
                )->pd.DataFrame:
-    "Stretch or squeeze a draw's tickets to another depth of the family, train them and the comparisons there, print the table and the cost"
+    "Stretch or squeeze a draw's tickets to another depth, train them and the comparisons there; print table and cost"
     ms = [ELASTIC_KEYS[k] for k in _names('methods', methods, ELASTIC_KEYS)]
     if not ms: raise ValueError(f"`methods` must name at least one of {list(ELASTIC_KEYS)}")
     res = DrawResult.load(source)
@@ -346,7 +375,7 @@ def figure_job(name:str,                # A key of `FIGURES`, or 'all'
 # %% ../nbs/20_cli.ipynb #4327cb39
 BENCH_MODELS = {'resnet20': dict(n_in=3, x=(3, 32, 32)), 'lenet300': dict(n_in=1, x=(1, 28, 28))}
 
-# %% ../nbs/20_cli.ipynb #afce5ee4
+# %% ../nbs/20_cli.ipynb #793b426b
 def _positive_int(name, v, lo=1):
     if not isinstance(v, int) or isinstance(v, bool) or v < lo: raise ValueError(f"`{name}` must be an int >= {lo}, "
                                                                                  f"got {v!r}")
@@ -366,31 +395,34 @@ def _bench_epoch(archs, bss, precisions, n, reps, device, path):
     with pd.option_context('display.float_format', '{:.3f}'.format, 'display.width', 200):
         print(f"{df.hardware.iloc[0]}, torch {torch.__version__}, {n} synthetic CIFAR-shaped images, {reps} "
               "interleaved repetitions")
-        print(df[['arch', 'bs', 'precision', 'variant', 'epoch_s', 'img_per_s', 'ratio_to_plain']].to_string(index=False))
+        print(df[['arch', 'bs', 'precision', 'variant', 'epoch_s', 'img_per_s',
+                  'ratio_to_plain']].to_string(index=False))
     return df
 
-def bench_job(archs:str=None,                 # Comma-separated models (default: resnet20,lenet300; with `--epoch`: resnet20,resnet18)
-              bs:int=128,                     # Batch size (mask upkeep)
-              steps:int=20,                   # Training steps per repetition (mask upkeep)
-              reps:int=7,                     # Interleaved repetitions
-              sparsity:float=0.8,             # Fraction of weights masked (mask upkeep)
-              device:str=None,                # 'cpu' or 'cuda' (default: cuda when there is one)
-              epoch:bool=False,               # Time whole epochs against plain PyTorch and the folder pipeline instead
-              bss:str='128,512',              # Comma-separated batch sizes (`--epoch`)
-              precisions:str=None,            # Comma-separated 'fp32', 'bf16', 'fp16' (`--epoch`; default: fp32, and bf16 on a GPU)
-              n:int=2048,                     # Synthetic images per epoch (`--epoch`)
-              path:str='runs/bench',          # Folder of `bench.csv` / `bench_epoch.csv`
+def bench_job(archs:str=None,          # Comma-separated models (default: resnet20,lenet300; +resnet18 `--epoch`)
+              bs:int=128,              # Batch size (mask upkeep)
+              steps:int=20,            # Training steps per repetition (mask upkeep)
+              reps:int=7,              # Interleaved repetitions
+              sparsity:float=0.8,      # Fraction of weights masked (mask upkeep)
+              device:str=None,         # 'cpu' or 'cuda' (default: cuda when there is one)
+              epoch:bool=False,        # Time whole epochs against plain PyTorch and the folder pipeline instead
+              bss:str='128,512',       # Comma-separated batch sizes (`--epoch`)
+              precisions:str=None,     # Comma-separated 'fp32', 'bf16', 'fp16' (`--epoch`; default fp32, bf16 on GPU)
+              n:int=2048,              # Synthetic images per epoch (`--epoch`)
+              path:str='runs/bench',   # Folder of `bench.csv` / `bench_epoch.csv`
              )->pd.DataFrame:
-    "Time mask upkeep per step against dense and torch.nn.utils.prune; or, with `--epoch`, whole epochs against plain PyTorch"
+    "Time mask upkeep per step against dense and torch's prune; or, with `--epoch`, whole epochs against plain PyTorch"
     if epoch:
         dev = check_options(device=device)
-        return _bench_epoch(archs or 'resnet20,resnet18', bss, precisions or ('fp32,bf16' if dev.type == 'cuda' else 'fp32'), n, reps, dev, path)
+        return _bench_epoch(archs or 'resnet20,resnet18', bss,
+                            precisions or ('fp32,bf16' if dev.type == 'cuda' else 'fp32'), n, reps, dev, path)
     names = _names('archs', archs or 'resnet20,lenet300', BENCH_MODELS)
     if not names: raise ValueError(f"`archs` must name at least one of {list(BENCH_MODELS)}")
     _positive_int('bs', bs)
     _positive_int('reps', reps)
     _positive_int('steps', steps, 4)
-    if isinstance(sparsity, bool) or not isinstance(sparsity, (int, float)) or not 0 <= sparsity < 1: raise ValueError(f"`sparsity` must be in [0, 1), got {sparsity!r}")
+    if isinstance(sparsity, bool) or not isinstance(sparsity, (int, float)) or not 0 <= sparsity < 1:
+        raise ValueError(f"`sparsity` must be in [0, 1), got {sparsity!r}")
     device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
     _choice('device', device, ('cpu', 'cuda'))
     if device == 'cuda' and not torch.cuda.is_available(): raise ValueError("`device` is 'cuda' but torch sees no GPU")
@@ -398,7 +430,8 @@ def bench_job(archs:str=None,                 # Comma-separated models (default:
     res = []
     for a in names:
         spec = BENCH_MODELS[a]
-        b = bench_mask_upkeep(get_model(a, n_in=spec['n_in'], n_out=10, seed=0), (bs, *spec['x']), sparsity=sparsity, steps=steps, warmup=3, reps=reps, device=device)
+        b = bench_mask_upkeep(get_model(a, n_in=spec['n_in'], n_out=10, seed=0), (bs, *spec['x']), sparsity=sparsity,
+                              steps=steps, warmup=3, reps=reps, device=device)
         b.insert(0, 'arch', a)
         res.append(b)
     df = pd.concat(res, ignore_index=True).assign(bs=bs, hardware=hw, torch=torch.__version__)
@@ -406,29 +439,34 @@ def bench_job(archs:str=None,                 # Comma-separated models (default:
     with pd.option_context('display.float_format', '{:.3f}'.format, 'display.width', 200):
         print(f'{hw}, torch {torch.__version__}, batch {bs}, {steps} steps x {reps} interleaved repetitions, '
               f'{sparsity:.0%} masked')
-        print(df[['arch', 'variant', 'step_ms', 'ratio_to_dense', 'min_ratio', 'upkeep_ms', 'upkeep_share']].to_string(index=False, na_rep=''))
+        print(df[['arch', 'variant', 'step_ms', 'ratio_to_dense', 'min_ratio', 'upkeep_ms',
+                  'upkeep_share']].to_string(index=False, na_rep=''))
     return df
 
 # %% ../nbs/20_cli.ipynb #ce6dc3b7
 MAIN = dict(arch='resnet8', width=8, rounds=5, rate=0.4, epochs=5, lr=1e-2, controls='reinit', spend='vanilla,AT+TRT')
-MAIN_FULL = dict(arch='resnet18', preset='spending', rounds=16, rewind_pct=0.18, controls='reinit', spend='vanilla,AT,TRT,AT+TRT')
+MAIN_FULL = dict(arch='resnet18', preset='spending', rounds=16, rewind_pct=0.18, controls='reinit',
+                 spend='vanilla,AT,TRT,AT+TRT')
 
-# %% ../nbs/20_cli.ipynb #d0566624
-def main_job(full:bool=False,      # The paper-scale run (`MAIN_FULL`, the authors' settings: for a GPU) instead of the 5-minute one (`MAIN`)
-             data:str=None,        # Data set: one of `lottery_fastai.data.DATASETS` (default: mnist5k, or cifar10 with `full`)
+# %% ../nbs/20_cli.ipynb #117e91b0
+def main_job(full:bool=False,      # The paper-scale run (`MAIN_FULL`, for a GPU) instead of the 5-minute one (`MAIN`)
+             data:str=None,        # One of `lottery_fastai.data.DATASETS` (default: mnist5k, or cifar10 with `full`)
              seed:int=0,           # Seed of the split, the initialisation and the shuffling
              path:str=None,        # Run folder (default: runs/main, or runs/main-full)
              data_path:str=None,   # Local folder of the data
             )->pd.DataFrame:
-    "The README's main job: draw tickets of a small ResNet with IMP (and the random-reinit control), then spend them with vanilla and AT+TRT"
+    "The README's main job: IMP tickets of a small ResNet (and the reinit control), spent with vanilla and AT+TRT"
     data = data or ('cifar10' if full else 'mnist5k')
-    return draw_job(data=data, seed=seed, path=path or ('runs/main-full' if full else 'runs/main'), data_path=data_path, **(MAIN_FULL if full else MAIN))
+    return draw_job(data=data, seed=seed, path=path or ('runs/main-full' if full else 'runs/main'),
+                    data_path=data_path, **(MAIN_FULL if full else MAIN))
 
-# %% ../nbs/20_cli.ipynb #f463bd4e
-JOBS = {'main': main_job, 'draw': draw_job, 'spend': spend_job, 'stability': stability_job, 'elastic': elastic_job, 'figure': figure_job,
-        'bench': bench_job, 'train': train_job}
-USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, ConnectionError, RunLocked, DiskError, TrainingDiverged)
-ALIASES = {'n_epoch': 'epochs', 'name': 'data', 'kinds': 'controls', 'iteration': 'rewind_iter', 'epoch': 'rewind_epoch',
+# %% ../nbs/20_cli.ipynb #9e2c5861
+JOBS = {'main': main_job, 'draw': draw_job, 'spend': spend_job, 'stability': stability_job, 'elastic': elastic_job,
+        'figure': figure_job, 'bench': bench_job, 'train': train_job}
+USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, ConnectionError, RunLocked, DiskError,
+               TrainingDiverged)
+ALIASES = {'n_epoch': 'epochs', 'name': 'data', 'kinds': 'controls', 'iteration': 'rewind_iter',
+           'epoch': 'rewind_epoch',
            'pct': 'rewind_pct', 'recipe': 'recipes'}   # the library's argument names, as the jobs' options call them
 
 def cli_message(msg:str, job)->str:
@@ -462,7 +500,8 @@ def main(argv=None)->int:
               f"options)\n\njobs:\n{jobs}", file=sys.stderr)
         return 0 if argv and argv[0] in ('-h', '--help') else 2
     job = JOBS[argv[0]]
-    if job is elastic_job: argv = ['--source' if a == '--from' else a for a in argv]   # `from` is Python's: the parameter is `source`
+    # `from` is Python's: the parameter is `source`
+    if job is elastic_job: argv = ['--source' if a == '--from' else a for a in argv]
     args = vars(anno_parser(job, prog=f'lottery_fastai {argv[0]}').parse_args(argv[1:]))
     args.pop('pdb', None)
     args.pop('xtra', None)
@@ -475,5 +514,6 @@ def main(argv=None)->int:
         print(f'lottery_fastai: error: {cli_message(str(e), job)}', file=sys.stderr)
         return 2
     finally:
-        if torch.distributed.is_available() and torch.distributed.is_initialized(): torch.distributed.destroy_process_group()
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
     return 0

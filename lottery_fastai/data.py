@@ -75,11 +75,13 @@ def test(self:DataLoaders):
     return self.loaders[2] if len(self.loaders) > 2 else None
 
 def _check_bs(bs):
-    if not isinstance(bs, (int, np.integer)) or isinstance(bs, bool) or bs < 1: raise ValueError(f"`bs` must be a positive int, got {bs!r}")
+    if not isinstance(bs, (int, np.integer)) or isinstance(bs, bool) or bs < 1:
+        raise ValueError(f"`bs` must be a positive int, got {bs!r}")
 
 def check_seed(seed, name:str='seed'):
     "Refuse a seed that is not an int >= 0 (NumPy's generators take no negative seed), naming the argument"
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0: raise ValueError(f"`{name}` must be an int >= 0, got {seed!r}")
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"`{name}` must be an int >= 0, got {seed!r}")
 
 def mnist5k_dls(bs:int=128,        # Batch size
                 valid_pct=0.1,     # Fraction of the non-test part used for validation
@@ -93,7 +95,8 @@ def mnist5k_dls(bs:int=128,        # Batch size
     check_seed(seed)
     x,y = load_mnist5k()
     if n is not None:
-        if not isinstance(n, int) or isinstance(n, bool) or not 10 <= n <= len(y): raise ValueError(f"`n` must be an int in [10, {len(y)}], got {n!r}")
+        if not isinstance(n, int) or isinstance(n, bool) or not 10 <= n <= len(y):
+            raise ValueError(f"`n` must be an int in [10, {len(y)}], got {n!r}")
         keep = torch.from_numpy(np.random.default_rng(seed).permutation(len(y))[:n])
         x,y = x[keep],y[keep]
     trn,val,tst = split_idxs(len(y), valid_pct, test_pct, seed)
@@ -103,14 +106,16 @@ def mnist5k_dls(bs:int=128,        # Batch size
     ds = lambda i: TensorDataset(x[torch.from_numpy(i)], y[torch.from_numpy(i)])
     g = torch.Generator().manual_seed(seed)
     dls = DataLoaders(TensorDL(ds(trn), bs=bs, shuffle=True, drop_last=True, device=device),
-                      TensorDL(ds(val), bs=bs*2, device=device), TensorDL(ds(tst), bs=bs*2, device=device), device=device)
+                      TensorDL(ds(val), bs=bs*2, device=device), TensorDL(ds(tst), bs=bs*2, device=device),
+                      device=device)
     dls.train.rng.seed(seed)   # fastai shuffles with its own `random.Random`: seed it too
     dls.c, dls.vocab, dls.name = 10, list(range(10)), 'mnist5k'
     return dls
 
 # %% ../nbs/00_data.ipynb #f50033e6
 def reseed(seed:int, dls:DataLoaders=None, data_seed:int=None):
-    "Seed Python, NumPy and torch with `seed`, and the shuffling of every loader in `dls` with `data_seed` (default `seed`)"
+    """Seed Python, NumPy and torch with `seed`, and the shuffling of every loader in `dls` with `data_seed` (default
+    `seed`)"""
     set_seed(seed)
     for dl in (dls.loaders if dls is not None else []): dl.rng.seed(seed if data_seed is None else data_seed)
 
@@ -128,7 +133,8 @@ class PadCrop(RandTransform):
         xp = torch.nn.functional.pad(x, (self.pad,)*4)
         i = (self.off[:, 0, None] + torch.arange(H, device=x.device))[:, None, :, None]
         j = (self.off[:, 1, None] + torch.arange(W, device=x.device))[:, None, None, :]
-        return xp[torch.arange(B, device=x.device)[:, None, None, None], torch.arange(C, device=x.device)[None, :, None, None], i, j]
+        return xp[torch.arange(B, device=x.device)[:, None, None, None],
+                  torch.arange(C, device=x.device)[None, :, None, None], i, j]
 
 class FlipLR(RandTransform):
     "Mirror each image of a batch left-right with probability `p` (exact: no resampling)"
@@ -161,16 +167,18 @@ def _reachable(url, timeout=3.):
     except OSError: return False
 
 def fetch_data(name:str)->Path:
-    "Path of the extracted data set `name` under fastai's data folder, downloading it with `untar_data` only if it is missing"
+    """Path of the extracted data set `name` under fastai's data folder, downloading it with `untar_data` only if it is
+    missing"""
     if name not in FOLDER_SETS: raise ValueError(f"`name` must be one of {list(FOLDER_SETS)}, got {name!r}")
     url = FOLDER_SETS[name][0]
     cfg = fastai_cfg()
     stem = url.split('/')[-1].split('.')[0]
     dest, arch = cfg.path('data')/stem, cfg.path('archive')/url.split('/')[-1]
     if not dest.exists() and not arch.exists() and not _reachable(url):
-        raise ConnectionError(f"{name} is not on this machine and {url} cannot be reached. Download that archive elsewhere and "
-                              f"extract it so that {dest} exists (or put the archive at {arch}), set FASTAI_HOME to the folder "
-                              f"that holds data/{stem}, or pass the extracted folder with `get_dls('folder', path=...)`.")
+        raise ConnectionError(f"{name} is not on this machine and {url} cannot be reached. Download that archive "
+                              f"elsewhere and extract it so that {dest} exists (or put the archive at {arch}), set "
+                              f"FASTAI_HOME to the folder that holds data/{stem}, or pass the extracted folder with "
+                              f"`get_dls('folder', path=...)`.")
     return untar_data(url)
 
 # %% ../nbs/00_data.ipynb #811ed26f
@@ -181,7 +189,8 @@ def _tiny_imagenet_items(path):
     return [[f, f.parent.parent.name] for f in get_image_files(path/'train')], test
 
 def _folder_items(path, train, test):
-    "[file, label] pairs (lists: fastai transforms map over tuples) of `path/train` and `path/test`, the label being each image's folder"
+    """[file, label] pairs (lists: fastai transforms map over tuples) of `path/train` and `path/test`, the label being
+    each image's folder"""
     for part in (train, test):
         if not (path/part).is_dir():
             raise FileNotFoundError(f"`path` {path} has no '{part}' folder: expected {path}/{train}/<class>/<image> "
@@ -206,7 +215,8 @@ def folder_dls(path,                   # Root folder holding the train and test 
                num_workers:int=0,      # Worker processes of the loaders
                device=None,            # Device of the batches
               )->DataLoaders:          # train, valid and test loaders
-    "DataLoaders on an image folder in the `untar_data` layout, with a seeded 9:1 train/valid split and the test part kept apart"
+    """DataLoaders on an image folder in the `untar_data` layout, with a seeded 9:1 train/valid split and the test part
+    kept apart"""
     path = Path(path)
     if not path.is_dir(): raise FileNotFoundError(f"`path` {path} is not a folder")
     _check_bs(bs)
@@ -217,7 +227,8 @@ def folder_dls(path,                   # Root folder holding the train and test 
                                  f"{sorted(unknown)[:5]}")
     _,val,_ = split_idxs(len(trn_items), valid_pct, 0., seed)
     aug = [PadCrop(4), FlipLR(0.5)] if augment else []
-    dblock = DataBlock(blocks=(ImageBlock(img_cls), CategoryBlock(vocab=vocab)), get_x=lambda o: o[0], get_y=lambda o: o[1],
+    dblock = DataBlock(blocks=(ImageBlock(img_cls), CategoryBlock(vocab=vocab)),
+                       get_x=lambda o: o[0], get_y=lambda o: o[1],
                        splitter=IndexSplitter(val), batch_tfms=[*aug, Normalize.from_stats(*stats)])
     dls = dblock.dataloaders(trn_items, bs=bs, num_workers=num_workers, device=device, val_bs=bs*2)
     dls.train.rng.seed(seed)
@@ -225,7 +236,7 @@ def folder_dls(path,                   # Root folder holding the train and test 
     dls.name = path.name
     return dls
 
-# %% ../nbs/00_data.ipynb #696f7ccc
+# %% ../nbs/00_data.ipynb #53a72c6c
 import hashlib
 from PIL import Image
 from fastai.data.transforms import IntToFloatTensor
@@ -248,7 +259,8 @@ def _decode(items:list, img_cls, vocab:list)->tuple:
     return x, torch.tensor([vocab.index(c) for _,c in items])
 
 def tensor_cache(path, train:str='train', test:str='test', img_cls=PILImage, tiny_imagenet:bool=False)->dict:
-    "The folder's train and test images as uint8 tensors and labels (`train_x`, `train_y`, `test_x`, `test_y`, `vocab`), decoded once and cached"
+    """The folder's train and test images as uint8 tensors and labels (`train_x`, `train_y`, `test_x`, `test_y`,
+    `vocab`), decoded once and cached"""
     from lottery_fastai.io import save_tensors, load_tensors
     path = Path(path)
     trn, tst = _tiny_imagenet_items(path) if tiny_imagenet else _folder_items(path, train, test)
@@ -256,7 +268,8 @@ def tensor_cache(path, train:str='train', test:str='test', img_cls=PILImage, tin
     try:
         t, meta = load_tensors(path/CACHE)
         if meta.get('fingerprint') == fp and meta.get('mode') == img_cls.__name__: return {**t, 'vocab': meta['vocab']}
-    except (FileNotFoundError, ValueError): pass                                   # missing, truncated, or from another program
+    # missing, truncated, or from another program
+    except (FileNotFoundError, ValueError): pass
     vocab = sorted({c for _,c in trn})
     unknown = {c for _,c in tst} - set(vocab)
     if unknown: raise ValueError(f"`path` {path}: the test part has classes absent from the train part: "
@@ -266,23 +279,27 @@ def tensor_cache(path, train:str='train', test:str='test', img_cls=PILImage, tin
     save_tensors(path/CACHE, t, dict(fingerprint=fp, vocab=vocab, mode=img_cls.__name__))
     return {**t, 'vocab': vocab}
 
-# %% ../nbs/00_data.ipynb #494879fe
-def tensor_dls(path, train='train', test='test', bs:int=128, valid_pct=0.1, seed:int=0, stats=imagenet_stats, img_cls=PILImage,
-               augment:bool=True, tiny_imagenet:bool=False, device=None)->DataLoaders:
+# %% ../nbs/00_data.ipynb #a06cb454
+def tensor_dls(path, train='train', test='test', bs:int=128, valid_pct=0.1, seed:int=0, stats=imagenet_stats,
+               img_cls=PILImage, augment:bool=True, tiny_imagenet:bool=False, device=None)->DataLoaders:
     "The folder pipeline's loaders, served from the device-held tensors of `tensor_cache`"
     _check_bs(bs)
     c = tensor_cache(path, train, test, img_cls, tiny_imagenet)
     n = len(c['train_y'])
     _,val,_ = split_idxs(n, valid_pct, 0., seed)
     vs = set(val.tolist())
-    trn = torch.tensor([i for i in range(n) if i not in vs])                       # the folder pipeline's order: `IndexSplitter`
+    trn = torch.tensor([i for i in range(n) if i not in vs])   # the folder pipeline's order: `IndexSplitter`
     device = device or default_device()
     ds = lambda x,y: TensorDataset(x.to(device), y.to(device))
     norm = Normalize.from_stats(*stats)
-    tfms = lambda split: Pipeline([IntToFloatTensor(), *([PadCrop(4), FlipLR(0.5)] if augment and split == 0 else []), norm], split_idx=split)
-    dls = DataLoaders(TensorDL(ds(c['train_x'][trn], c['train_y'][trn]), bs=bs, shuffle=True, drop_last=True, device=device, after_batch=tfms(0)),
-                      TensorDL(ds(c['train_x'][torch.from_numpy(val)], c['train_y'][torch.from_numpy(val)]), bs=bs*2, device=device, after_batch=tfms(1)),
-                      TensorDL(ds(c['test_x'], c['test_y']), bs=bs*2, device=device, after_batch=tfms(1)), device=device)
+    tfms = lambda split: Pipeline([IntToFloatTensor(), *([PadCrop(4), FlipLR(0.5)] if augment and split == 0 else []),
+                                   norm], split_idx=split)
+    dls = DataLoaders(TensorDL(ds(c['train_x'][trn], c['train_y'][trn]), bs=bs, shuffle=True, drop_last=True,
+                               device=device, after_batch=tfms(0)),
+                      TensorDL(ds(c['train_x'][torch.from_numpy(val)], c['train_y'][torch.from_numpy(val)]), bs=bs*2,
+                               device=device, after_batch=tfms(1)),
+                      TensorDL(ds(c['test_x'], c['test_y']), bs=bs*2, device=device, after_batch=tfms(1)),
+                      device=device)
     if bs > len(trn): raise ValueError(f"`bs`={bs} is larger than the {len(trn)} training examples: no full batch to "
                                        "train on")
     dls.train.rng.seed(seed)
@@ -290,12 +307,12 @@ def tensor_dls(path, train='train', test='test', bs:int=128, valid_pct=0.1, seed
     return dls
 
 # %% ../nbs/00_data.ipynb #b98289ff
-def get_dls(name:str='mnist5k',   # One of `DATASETS`: 'mnist5k', 'cifar10', 'cifar100', 'mnist', 'tinyimagenet', 'folder'
+def get_dls(name:str='mnist5k',   # `DATASETS`: 'mnist5k', 'cifar10', 'cifar100', 'mnist', 'tinyimagenet', 'folder'
             bs:int=128,           # Batch size
             valid_pct=0.1,        # Fraction of the training set used for validation (the papers' 9:1)
             seed:int=0,           # Seed of the split and of the shuffling
             path=None,            # Folder for `name='folder'`, or a local copy of a known data set
-            device_data:bool=None, # Serve batches from tensors held on the device (`tensor_dls`); default: yes for the known sets
+            device_data:bool=None, # Serve batches from device-held tensors (`tensor_dls`); default: yes, known sets
             **kwargs,             # Passed on to `mnist5k_dls`, `folder_dls` or `tensor_dls`
            )->DataLoaders:        # train, valid and test loaders (`dls.train`, `dls.valid`, `dls.test`)
     "One entry point for every data set: a seeded 9:1 train/valid split of the training set, the test set kept apart"

@@ -25,20 +25,21 @@ from .runs import Run
 from .data import reseed, check_seed
 from .models import get_model
 from .masks import prunable, prune, apply_masks, sparsity, full_masks, get_criterion, check_fraction
-from .callbacks import (MaskCallback, RewindCallback, SkipToIter, FiniteLossCallback, state_copy, rewind_iter, check_options,
-                                      option_cbs, agree_across_ranks)
+from .callbacks import (MaskCallback, RewindCallback, SkipToIter, FiniteLossCallback, state_copy,
+                                      rewind_iter, check_options, option_cbs, agree_across_ranks)
 from .runs import rank_world
 
 # %% ../nbs/04_draw.ipynb #2b0227c0
 class Ticket:
-    "A lottery ticket: boolean `masks` per prunable tensor, the `state` to train from (weights and buffers), and `meta`data"
+    "A lottery ticket: boolean `masks` per prunable tensor, the `state` to train from (weights, buffers) and `meta`data"
     def __init__(self, masks:dict, state:dict, meta:dict=None):
         self.masks = {k: m.detach().cpu().bool() for k,m in masks.items()}
         self.state, self.meta = {k: v.detach().cpu() for k,v in state.items()}, dict(meta or {})
 
     @property
     def sparsity(self)->float: "Fraction of pruned weights"; return sparsity(self.masks)
-    def __repr__(self): return f"Ticket({len(self.masks)} masked tensors, sparsity {self.sparsity:.2%}, round {self.meta.get('round')})"
+    def __repr__(self):
+        return f"Ticket({len(self.masks)} masked tensors, sparsity {self.sparsity:.2%}, round {self.meta.get('round')})"
 
     def check(self, model:nn.Module):
         "Raise a clear error naming the first tensor of the ticket that `model` lacks or holds with another shape"
@@ -73,10 +74,16 @@ class Ticket:
                                        "`mask.` entries)")
         return cls(masks, {k[6:]: v for k,v in tensors.items() if k.startswith('state.')}, meta)
 
-    def save(self, path)->Path: "Write the ticket as one safetensors file at `path`, atomically"; return save_tensors(path, self.tensors(), self.meta)
+    def save(self, path)->Path:
+        "Write the ticket as one safetensors file at `path`, atomically"
+        return save_tensors(path, self.tensors(), self.meta)
     @classmethod
-    def load(cls, path)->'Ticket': "Read a ticket written by `Ticket.save`"; return cls.from_tensors(*load_tensors(path))
-    def nbytes(self)->int: "Bytes held by masks and state"; return sum(t.numel()*t.element_size() for t in self.tensors().values())
+    def load(cls, path)->'Ticket':
+        "Read a ticket written by `Ticket.save`"
+        return cls.from_tensors(*load_tensors(path))
+    def nbytes(self)->int:
+        "Bytes held by masks and state"
+        return sum(t.numel()*t.element_size() for t in self.tensors().values())
 
 # %% ../nbs/04_draw.ipynb #7494f63b
 @patch
@@ -84,12 +91,14 @@ def build_model(self:Ticket, seed:int=None)->nn.Module:
     "A freshly initialised model of the ticket's architecture (from meta 'arch', 'n_in', 'n_out', 'model_kwargs')"
     if 'arch' not in self.meta: raise ValueError("the ticket needs meta['arch'] (and 'n_in', 'n_out') to rebuild its "
                                                  "model")
-    return get_model(self.meta['arch'], n_in=self.meta.get('n_in', 3), n_out=self.meta.get('n_out', 10), seed=seed, **self.meta.get('model_kwargs', {}))
+    return get_model(self.meta['arch'], n_in=self.meta.get('n_in', 3), n_out=self.meta.get('n_out', 10), seed=seed,
+                     **self.meta.get('model_kwargs', {}))
 
 @patch
 def random_reinit(self:Ticket, seed:int=1)->Ticket:
     "Same masks, state of a freshly initialised model of the same architecture"
-    return Ticket(self.masks, state_copy(self.build_model(seed)), {**self.meta, 'rewind_iter': 0, 'control': f'random_reinit(seed={seed})'})   # a fresh init trains the whole schedule
+    meta = {**self.meta, 'rewind_iter': 0, 'control': f'random_reinit(seed={seed})'}   # it trains the whole schedule
+    return Ticket(self.masks, state_copy(self.build_model(seed)), meta)
 
 @patch
 def random_mask(self:Ticket, seed:int=1)->Ticket:
@@ -99,7 +108,8 @@ def random_mask(self:Ticket, seed:int=1)->Ticket:
         new = torch.zeros(m.numel(), dtype=torch.bool)
         new[torch.randperm(m.numel(), generator=g)[:int(m.sum())]] = True
         return new.view_as(m)
-    return Ticket({k: _rand(m) for k,m in self.masks.items()}, self.state, {**self.meta, 'control': f'random_mask(seed={seed})'})
+    return Ticket({k: _rand(m) for k,m in self.masks.items()}, self.state,
+                  {**self.meta, 'control': f'random_mask(seed={seed})'})
 
 @patch
 def shuffled(self:Ticket, seed:int=1)->Ticket:
@@ -109,7 +119,8 @@ def shuffled(self:Ticket, seed:int=1)->Ticket:
         rows = m.reshape(m.shape[0], -1)
         perm = torch.argsort(torch.rand(rows.shape, generator=g), dim=1)
         return torch.gather(rows, 1, perm).view_as(m)
-    return Ticket({k: _shuf(m) for k,m in self.masks.items()}, self.state, {**self.meta, 'control': f'shuffled(seed={seed})'})
+    return Ticket({k: _shuf(m) for k,m in self.masks.items()}, self.state,
+                  {**self.meta, 'control': f'shuffled(seed={seed})'})
 
 # %% ../nbs/04_draw.ipynb #5e1a74a8
 papers_sgd = partial(SGD, mom=0.9, decouple_wd=False)
@@ -120,10 +131,11 @@ def sched_step(lrs:list, pcts:list):
     return _inner
 
 def step_milestones(n_epoch:int, milestones=None)->list:
-    "The epochs where `fit_step` decays the rate: `milestones`, or 50% and 75% of `n_epoch`; refused unless strictly inside training"
+    "The epochs where `fit_step` decays the rate: `milestones`, or 50% and 75% of `n_epoch`; strictly inside training"
     ms = [n_epoch//2, 3*n_epoch//4] if milestones is None else list(milestones)
     if any(a >= b for a,b in zip(ms, ms[1:])) or any(not 0 < m < n_epoch for m in ms):
-        raise ValueError(f"the step schedule's milestones {ms} must be increasing epochs strictly inside (0, {n_epoch}): "
+        raise ValueError(f"the step schedule's milestones {ms} must be increasing epochs strictly inside "
+                         f"(0, {n_epoch}): "
                          f"give `n_epoch` >= 3 (now {n_epoch}), or milestones that fit")
     return ms
 
@@ -135,17 +147,18 @@ def sched_warmup(f, pct:float):
 @patch
 def fit_step(self:Learner, n_epoch:int,     # Epochs
              lr:float=0.1,                  # Initial learning rate
-             milestones=None,               # Epochs where the rate is multiplied by `gamma` (default: 50% and 75% of `n_epoch`)
+             milestones=None,               # Epochs where the rate is multiplied by `gamma` (default: 50%, 75%)
              gamma:float=0.1,               # Decay factor
              wd:float=1e-4,                 # Weight decay
-             warmup:int=0,                  # Iterations of linear warmup from 0 to `lr` (Frankle et al. 2020's stable recipes)
+             warmup:int=0,                  # Iterations of linear warmup from 0 to `lr` (Frankle et al. 2020)
              cbs=None, reset_opt=False, start_epoch=0):
     "Fit with step decay of the learning rate (after an optional linear warmup), the schedule of the LTH papers"
     ms = step_milestones(n_epoch, milestones)
     total = n_epoch*len(self.dls.train)
     if not isinstance(warmup, int) or isinstance(warmup, bool) or not 0 <= warmup < total:
         raise ValueError(f"`warmup` must be an int in [0, {total}) (the iterations of training), got {warmup!r}")
-    sched = {'lr': sched_warmup(sched_step([lr*gamma**i for i in range(len(ms)+1)], [m/n_epoch for m in ms]), warmup/total)}
+    sched = {'lr': sched_warmup(sched_step([lr*gamma**i for i in range(len(ms)+1)], [m/n_epoch for m in ms]),
+                                warmup/total)}
     self.fit(n_epoch, cbs=L(ParamScheduler(sched)) + L(cbs), wd=wd, reset_opt=reset_opt, start_epoch=start_epoch)
 
 # %% ../nbs/04_draw.ipynb #7aa62ce7
@@ -156,7 +169,8 @@ def evaluate(model:nn.Module, dl)->tuple:
     model.eval()
     tot, correct, n = 0., 0, 0
     for xb,yb in dl:
-        out,yb = model(xb).as_subclass(torch.Tensor), yb.as_subclass(torch.Tensor)   # fastai's tensor types confuse `F.cross_entropy`
+        # fastai's tensor types confuse `F.cross_entropy`
+        out,yb = model(xb).as_subclass(torch.Tensor), yb.as_subclass(torch.Tensor)
         tot += float(F.cross_entropy(out, yb, reduction='sum'))
         correct += int((out.argmax(1) == yb).sum())
         n += len(yb)
@@ -165,7 +179,8 @@ def evaluate(model:nn.Module, dl)->tuple:
 
 def eval_dls(dls)->dict:
     "The loaders a round is scored on: the train set without augmentation or shuffling, valid, and test"
-    trn = dls.valid.new(dataset=dls.train.dataset) if not hasattr(dls.train_ds, 'items') else dls.test_dl(dls.train_ds.items, with_labels=True)
+    if hasattr(dls.train_ds, 'items'): trn = dls.test_dl(dls.train_ds.items, with_labels=True)
+    else: trn = dls.valid.new(dataset=dls.train.dataset)
     return {'train': trn, 'valid': dls.valid, **({'test': dls.test} if dls.test is not None else {})}
 
 def score(model:nn.Module, dls)->dict:
@@ -182,11 +197,13 @@ REWINDS = ('weights', 'lr')
 
 def check_fit(fit:str, n_epoch:int, lr:float=None, fit_kwargs:dict=None)->dict:
     "Check a round's training settings; the keyword arguments of the fit method, `lr` under the name that method uses"
-    if not isinstance(n_epoch, int) or isinstance(n_epoch, bool) or n_epoch < 1: raise ValueError(f"`n_epoch` must be a positive int (a schedule needs epochs), got {n_epoch!r}")
+    if not isinstance(n_epoch, int) or isinstance(n_epoch, bool) or n_epoch < 1:
+        raise ValueError(f"`n_epoch` must be a positive int (a schedule needs epochs), got {n_epoch!r}")
     if not isinstance(fit, str) or not fit.startswith('fit') or not callable(getattr(Learner, fit, None)):
         raise ValueError("`fit` must name a fastai fit method such as 'fit_one_cycle', 'fit_flat_cos', 'fit_step' "
                          f"or 'fit', got {fit!r}")
-    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0):
+    bad_lr = isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0
+    if lr is not None and bad_lr:
         raise ValueError(f"`lr` must be a positive finite number, got {lr!r}")
     fkw = dict(fit_kwargs or {})
     if fit == 'fit_step': step_milestones(n_epoch, fkw.get('milestones'))
@@ -203,7 +220,8 @@ def check_fits_data(learn:Learner):
     try:
         with torch.no_grad(): out = learn.model.eval()(xb.to(dev))
     except RuntimeError as e: raise ValueError(f"the model does not fit the data: a batch of shape {tuple(xb.shape)} "
-                                               f"fails in its forward pass ({str(e).splitlines()[0]}): choose an `arch` for inputs of this size") from None
+                                               f"fails in its forward pass ({str(e).splitlines()[0]}): "
+                                               "choose an `arch` for inputs of this size") from None
     finally: learn.model.train(was)
     c = getattr(learn.dls, 'c', None)
     if c is not None and out.shape[-1] != c: raise ValueError(f"the model gives {out.shape[-1]} outputs but the data "
@@ -211,14 +229,17 @@ def check_fits_data(learn:Learner):
 
 # %% ../nbs/04_draw.ipynb #b790f4c6
 class DrawResult:
-    "What `Learner.draw` returns: the `tickets` of every round, the `history` DataFrame, the run folder `path` and the draw's `config`"
+    "What `Learner.draw` returns: the `tickets` of every round, the `history`, the run folder `path` and the `config`"
     def __init__(self, tickets, history, path=None, config=None): store_attr()
-    def __repr__(self): return f"DrawResult({len(self.tickets)} rounds, final sparsity {self.history.sparsity.iloc[-1]:.2%})\n{self.history}"
+    def __repr__(self):
+        last = self.history.sparsity.iloc[-1]
+        return f"DrawResult({len(self.tickets)} rounds, final sparsity {last:.2%})\n{self.history}"
     def plot(self, ax=None, controls=None): return plot_history(self.history, ax=ax, controls=controls)
     def dense_state(self)->dict:
         "The trained dense network of round 0 (the draw's `dense.safetensors`)"
         if getattr(self, '_dense', None) is not None: return self._dense
-        if self.path is None or not (self.path/'dense.safetensors').is_file(): raise ValueError("this draw kept no trained dense network")
+        if self.path is None or not (self.path/'dense.safetensors').is_file():
+            raise ValueError("this draw kept no trained dense network")
         return load_tensors(self.path/'dense.safetensors')[0]
 
     @classmethod
@@ -231,15 +252,18 @@ class DrawResult:
         if cfg.get('job') != 'draw':
             hint = f": pass the draw's own folder, {path.parent}" if cfg.get('job') == 'spend' else ''
             raise ValueError(f"`path` {path} holds a {cfg.get('job', 'run of another kind')} run, not a draw{hint}")
-        rows = [v['row'] for k,v in (read_json(path/'steps.json')['steps'] if (path/'steps.json').is_file() else {}).items() if k.startswith('round_')]
+        rows = [v['row'] for k,v in (read_json(path/'steps.json')['steps']
+                                     if (path/'steps.json').is_file() else {}).items() if k.startswith('round_')]
         if not rows: raise ValueError(f"`path` {path} holds a draw that has not finished a round yet: run it first")
         tickets = [Ticket.load(path/'tickets'/f"round_{row['round']:02d}.safetensors") for row in rows]
-        for t,row in zip(tickets, rows): check_ticket_meta(t, cfg, row['round'], path/'tickets'/f"round_{row['round']:02d}.safetensors")
+        for t,row in zip(tickets, rows):
+            check_ticket_meta(t, cfg, row['round'], path/'tickets'/f"round_{row['round']:02d}.safetensors")
         return cls(tickets, pd.DataFrame(rows), path, cfg)
 
 def check_ticket_meta(t:Ticket, config:dict, rnd:int, where):
     "Refuse a ticket whose metadata disagrees with the draw it is found in (a file copied from another run)"
-    want = {**{k: config.get(k) for k in ('arch', 'n_in', 'n_out', 'model_kwargs', 'seed') if k in config}, 'round': rnd}
+    want = {**{k: config.get(k) for k in ('arch', 'n_in', 'n_out', 'model_kwargs', 'seed') if k in config},
+            'round': rnd}
     diff = [f"{k} {t.meta.get(k)!r} there, {v!r} in the draw" for k,v in want.items() if t.meta.get(k) != v]
     if diff: raise ValueError(f"{where} does not belong to this draw ({'; '.join(diff)}): restore the draw's own "
                               "file, or draw again in a new folder")
@@ -249,30 +273,34 @@ def _save_plot(run:Run, res:DrawResult, controls=None):
     if run.path is None: return
     m = res.tickets[-1].meta
     ax = res.plot(controls=controls)
-    ax.set_title(f"{m.get('arch', 'model')} on {m.get('data', 'data')}: IMP, rewind {m['rewind']} to iteration {m['rewind_iter']}"
+    ax.set_title(f"{m.get('arch', 'model')} on {m.get('data', 'data')}: IMP, "
+                 f"rewind {m['rewind']} to iteration {m['rewind_iter']}"
                  + (', with controls' if controls is not None else ''))
     run.save_fig('accuracy_vs_sparsity.png', ax.figure)
 
 def plot_history(history:pd.DataFrame, ax=None, label=None, controls:pd.DataFrame=None):
-    "Accuracy against the fraction of weights remaining (log scale, densest on the left), as in the LTH papers; `controls` adds their test accuracy"
+    "Accuracy against the weights remaining (log scale, densest on the left), as in the LTH papers, and the `controls`"
     import matplotlib.pyplot as plt
     if ax is None: _,ax = plt.subplots(figsize=(6, 4))
     remaining = 100*(1 - history.sparsity)
     for part,style in (('test', 'o-'), ('valid', 's--')):
-        if f'{part}_acc' in history: ax.plot(remaining, 100*history[f'{part}_acc'], style, label=f"{label+' ' if label else ''}{part}")
+        if f'{part}_acc' in history:
+            ax.plot(remaining, 100*history[f'{part}_acc'], style, label=f"{label+' ' if label else ''}{part}")
     if controls is not None and len(controls):
-        for kind,c in controls.groupby('control', sort=False): ax.plot(100*(1 - c.sparsity), 100*c.test_acc, 'x:', label=f'{kind} (control) test')
+        for kind,c in controls.groupby('control', sort=False):
+            ax.plot(100*(1 - c.sparsity), 100*c.test_acc, 'x:', label=f'{kind} (control) test')
     remaining_axis(ax)
     ax.set_ylabel('accuracy (%)')
     ax.legend()
     return ax
 
 def remaining_axis(ax):
-    "Make the x axis of `ax` the LTH papers' one: weights remaining (%), log scale, densest on the left, ticks as plain numbers"
+    "Make the x axis of `ax` the LTH papers' one: weights remaining (%), log scale, densest on the left, plain ticks"
     from matplotlib.ticker import FuncFormatter
     ax.set_xscale('log')
     ax.invert_xaxis()
-    for axis_fmt in (ax.xaxis.set_major_formatter, ax.xaxis.set_minor_formatter): axis_fmt(FuncFormatter(lambda v,_: f'{v:g}'))
+    for axis_fmt in (ax.xaxis.set_major_formatter, ax.xaxis.set_minor_formatter):
+        axis_fmt(FuncFormatter(lambda v,_: f'{v:g}'))
     ax.set_xlabel('weights remaining (%)')
     ax.grid(True, which='both', alpha=.3)
 
@@ -286,17 +314,18 @@ def _int_at_least(name, v, lo):
 OPTIONS = dict(precision='fp32', channels_last=False, compile=False)   # training options: speed, not method
 
 def options_config(a:dict, all_:bool=False)->dict:
-    "The training options in `a` (a draw's arguments or config); only those not at their default unless `all_`, so older folders match"
+    "The training options in `a` (arguments or config); unless `all_`, only those off their default"
     out = {k: a.get(k, v) for k,v in OPTIONS.items()}
     return out if all_ else {k: v for k,v in out.items() if v != OPTIONS[k]}
 
 def _draw_spec(learn:Learner, a:dict)->SimpleNamespace:
-    "Check every argument of `Learner.draw` (`a`: its arguments) before anything is trained or written; the draw's settings"
+    "Check every argument of `Learner.draw` (`a`) before anything is trained or written; the draw's settings"
     _int_at_least('rounds', a['rounds'], 1)
     _int_at_least('prune_batches', a['prune_batches'], 1)
     if a['sparsity'] is not None and a['rounds'] != 1: raise ValueError("`sparsity` (one-shot pruning) needs "
                                                                         f"`rounds=1`, got rounds={a['rounds']}")
-    if a['sparsity'] is None: check_fraction('rate', a['rate'], lo_open=True)   # a rate of 0 would run rounds that prune nothing
+    # a rate of 0 would run rounds that prune nothing
+    if a['sparsity'] is None: check_fraction('rate', a['rate'], lo_open=True)
     else: check_fraction('sparsity', a['sparsity'], lo_open=True)
     if a['rewind'] not in REWINDS: raise ValueError(f"`rewind` must be one of {REWINDS}, got {a['rewind']!r}")
     check_seed(a['seed'])
@@ -309,16 +338,21 @@ def _draw_spec(learn:Learner, a:dict)->SimpleNamespace:
     check_fits_data(learn)
     check_options(a['precision'], a['channels_last'], a['compile'], learn.dls.device)
     name = a['criterion'] if isinstance(a['criterion'], str) else 'custom'
-    meta = {**(a['meta'] or {}), 'seed': a['seed'], 'rewind': a['rewind'], 'rewind_iter': k, 'criterion': name, 'fit': a['fit'], 'n_epoch': a['n_epoch']}
+    meta = {**(a['meta'] or {}), 'seed': a['seed'], 'rewind': a['rewind'], 'rewind_iter': k, 'criterion': name,
+            'fit': a['fit'], 'n_epoch': a['n_epoch']}
     config = {'job': 'draw', **meta, 'rounds': a['rounds'], 'rate': a['rate'], 'sparsity': a['sparsity'], 'lr': a['lr'],
               'fit_kwargs': a['fit_kwargs'], 'prunable_kwargs': pkw, 'allow_collapse': a['allow_collapse'],
-              'n_iter': len(learn.dls.train), 'data_seed': a['data_seed'], 'prune_batches': a['prune_batches'], **options_config(a)}
-    prune_kw = dict(rate=a['rate'], sparsity=a['sparsity'], criterion=crit, allow_collapse=a['allow_collapse'], seed=a['seed'])
-    return SimpleNamespace(**{k_: a[k_] for k_ in ('rounds', 'fit', 'n_epoch', 'rewind', 'seed', 'data_seed', 'prune_batches')},
-                           k=k, crit=crit, fkw=fkw, pkw=pkw, meta=meta, config=config, prune_kw=prune_kw, options=options_config(a, True))
+              'n_iter': len(learn.dls.train), 'data_seed': a['data_seed'], 'prune_batches': a['prune_batches'],
+              **options_config(a)}
+    prune_kw = dict(rate=a['rate'], sparsity=a['sparsity'], criterion=crit, allow_collapse=a['allow_collapse'],
+                    seed=a['seed'])
+    same = {k_: a[k_] for k_ in ('rounds', 'fit', 'n_epoch', 'rewind', 'seed', 'data_seed', 'prune_batches')}
+    return SimpleNamespace(**same, k=k, crit=crit, fkw=fkw, pkw=pkw, meta=meta, config=config, prune_kw=prune_kw,
+                           options=options_config(a, True))
 
-# %% ../nbs/04_draw.ipynb #9d733b87
-def _load_ticket(run:Run, r:int)->Ticket: return Ticket.from_tensors(*run.load_tensors(f'tickets/round_{r:02d}.safetensors'))
+# %% ../nbs/04_draw.ipynb #1ae2e61e
+def _load_ticket(run:Run, r:int)->Ticket:
+    return Ticket.from_tensors(*run.load_tensors(f'tickets/round_{r:02d}.safetensors'))
 
 def _round_start(learn:Learner, run:Run, s, r:int)->tuple:
     "(masks, starting state, rewind state) of round r: the model as given for round 0; round r-1 pruned, then rewound"
@@ -352,15 +386,17 @@ def _draw_round(learn:Learner, run:Run, s, r:int):
     apply_masks(learn.model, masks)
     start_state = state_copy(learn.model)
     run.log(f'round {r}: sparsity {sparsity_(masks):.4f}, training')
-    cbs = [MaskCallback(masks), RewindCallback(iteration=s.k) if r == 0 else SkipToIter(s.k), FiniteLossCallback(), *option_cbs(**s.options)]
+    cbs = [MaskCallback(masks), RewindCallback(iteration=s.k) if r == 0 else SkipToIter(s.k), FiniteLossCallback(),
+           *option_cbs(**s.options)]
     getattr(learn, s.fit)(s.n_epoch, cbs=cbs, reset_opt=True, **s.fkw)
     if r == 0: rewind_state = learn.rewind_state
     scores = score(learn.model, learn.dls)
     row = dict(round=r, sparsity=sparsity_(masks), kept=int(sum(m.sum() for m in masks.values())), **scores)
-    t = Ticket(masks, rewind_state if s.rewind == 'weights' else start_state, {**s.meta, 'round': r, 'sparsity': row['sparsity'], 'scores': scores})
+    t = Ticket(masks, rewind_state if s.rewind == 'weights' else start_state,
+               {**s.meta, 'round': r, 'sparsity': row['sparsity'], 'scores': scores})
     _commit_round(run, r, t, state_copy(learn.model), row)
 
-# %% ../nbs/04_draw.ipynb #44f48f8c
+# %% ../nbs/04_draw.ipynb #a417d810
 def _check_ranks(run:Run, res:DrawResult):
     "In a distributed job: every process must hold the same masks (they are pruned from the same weights)"
     world = rank_world()[1]
@@ -379,7 +415,7 @@ def draw(self:Learner,
          rate:float=0.2,                # Fraction of the remaining weights pruned per round
          sparsity:float=None,           # One-shot target sparsity: prune to it in one round
          criterion='global_magnitude',  # A key of `lottery_fastai.masks.CRITERIA`, or a `Criterion`
-         rewind:str='weights',          # 'weights': rewind weights and buffers to iteration k; 'lr': keep weights, replay the schedule from k
+         rewind:str='weights',          # 'weights': weights and buffers back to iteration k; 'lr': replay the schedule
          rewind_iter:int=None,          # Rewind point k as an iteration (default 0, the initialisation)
          rewind_epoch:float=None,       # ... or as an epoch
          rewind_pct:float=None,         # ... or as a fraction of training (the Spending paper: 0.18)
@@ -395,7 +431,7 @@ def draw(self:Learner,
          meta:dict=None,                # Extra metadata stored in every ticket (e.g. 'arch', 'n_in', 'n_out', 'data')
          verbose:bool=False,            # Print each line of the log as well
         )->DrawResult:
-    "Draw lottery tickets: train dense, then `rounds` times prune, rewind and retrain, with a fresh optimizer each round"
+    "Draw lottery tickets: train dense, then `rounds` times prune, rewind and retrain with a fresh optimizer"
     s = _draw_spec(self, {k: v for k,v in locals().items() if k != 'self'})
     with Run(path, s.config, what='draw', verbose=verbose) as run:
         n_done = len(run.finished('round_'))
@@ -432,10 +468,11 @@ def retrain(self:Learner, ticket:Ticket, n_epoch:int=10, lr:float=None, fit:str=
 CONTROLS = {'reinit': 'random_reinit', 'random_mask': 'random_mask', 'shuffled': 'shuffled'}
 
 def _control_settings(res:DrawResult, given:dict)->dict:
-    "The draw's training settings; a different one given here is refused (a control differs from its ticket in one thing only)"
+    "The draw's training settings; another given here is refused (a control differs from its ticket in one thing)"
     cfg = res.config or {}
     out = {k: (given[k] if given[k] is not None else cfg.get(k)) for k in given}
-    diff = [f"`{k}`={given[k]!r} here, {cfg[k]!r} in the draw" for k in given if given[k] is not None and k in cfg and given[k] != cfg[k]]
+    diff = [f"`{k}`={given[k]!r} here, {cfg[k]!r} in the draw" for k in given
+            if given[k] is not None and k in cfg and given[k] != cfg[k]]
     if diff: raise ValueError(f"controls train with their draw's settings: {'; '.join(diff)}")
     out['fit'] = out['fit'] or 'fit_one_cycle'
     check_fit(out['fit'], out['n_epoch'], out['lr'], out['fit_kwargs'])
@@ -444,8 +481,8 @@ def _control_settings(res:DrawResult, given:dict)->dict:
 @patch
 def draw_controls(self:Learner, res:DrawResult, # A finished draw
                   kinds=('reinit',),          # Keys of `CONTROLS`
-                  n_epoch:int=None, lr:float=None, fit:str=None, fit_kwargs:dict=None,   # The draw's training settings (default: read from it)
-                  seed:int=None,              # The draw's seed: round r is retrained with `seed + r` (default: the draw's)
+                  n_epoch:int=None, lr:float=None, fit:str=None, fit_kwargs:dict=None,   # The draw's (default)
+                  seed:int=None,              # Round r is retrained with `seed + r` (default: the draw's seed)
                   path=None,                  # Run folder (default: the draw's)
                   verbose:bool=False,         # Print each line of the log as well
                  )->pd.DataFrame:
@@ -470,10 +507,11 @@ def draw_controls(self:Learner, res:DrawResult, # A finished draw
                 run.write_table('controls.csv', pd.DataFrame([v['row'] for v in run.finished('control/').values()]))
                 run.log(f"control {kind} of round {r}: test_acc {sc.get('test_acc', float('nan')):.4f}")
         ctl = pd.DataFrame([v['row'] for v in run.finished('control/').values()])
-        if run.path is not None and run.path == res.path: _save_plot(run, res, ctl)   # the draw's plot, now with the controls
+        # the draw's plot, now with the controls
+        if run.path is not None and run.path == res.path: _save_plot(run, res, ctl)
     return ctl
 
-# %% ../nbs/04_draw.ipynb #6faf37c7
+# %% ../nbs/04_draw.ipynb #97b5bfb3
 def prune_at_init(model:nn.Module,           # An untrained model (its weights are the ticket's starting state)
                   dls,                        # Data: the criteria that read data score on its first training batches
                   criterion='snip',           # A key of `CRITERIA` or a `Criterion`
@@ -488,7 +526,9 @@ def prune_at_init(model:nn.Module,           # An untrained model (its weights a
     _int_at_least('n_batches', n_batches, 1)
     crit = get_criterion(criterion)
     ws = prunable(model, **(prunable_kwargs or {}))
-    masks = prune(ws, sparsity=sparsity, criterion=crit, seed=seed, init={k: w.detach().clone() for k,w in ws.items()}, model=model,
+    init = {k: w.detach().clone() for k,w in ws.items()}
+    masks = prune(ws, sparsity=sparsity, criterion=crit, seed=seed, init=init, model=model,
                   batches=pruning_batches(dls, n_batches) if 'batches' in crit.needs else None)
     name = criterion if isinstance(criterion, str) else 'custom'
-    return Ticket(masks, state_copy(model), {**(meta or {}), 'criterion': name, 'rewind_iter': 0, 'round': 1, 'sparsity': sparsity_(masks), 'seed': seed})
+    return Ticket(masks, state_copy(model), {**(meta or {}), 'criterion': name, 'rewind_iter': 0, 'round': 1,
+                                             'sparsity': sparsity_(masks), 'seed': seed})

@@ -12,9 +12,10 @@ from .models import CIFAR_DEPTHS, VGG_CFGS, get_model
 from .masks import prunable, prune
 from .draw import Ticket
 
-# %% ../nbs/10_elastic.ipynb #d0c0734e
+# %% ../nbs/10_elastic.ipynb #a3190322
 def family(arch:str)->tuple:
-    "('resnet' or 'vgg', [[unit prefixes of stage 0], [stage 1], ...]) for an architecture Elastic LTH can stretch or squeeze"
+    """('resnet' or 'vgg', [[unit prefixes of stage 0], [stage 1], ...]) for an architecture Elastic LTH can stretch or
+    squeeze"""
     m = re.fullmatch(r'resnet(\d+)', str(arch))
     if m and int(m.group(1)) in CIFAR_DEPTHS:
         n = (int(m.group(1)) - 2)//6
@@ -30,11 +31,12 @@ def family(arch:str)->tuple:
     raise ValueError(f"`arch` {arch!r} has no elastic family: use a CIFAR ResNet of depth 6n+2 "
                      f"({', '.join(f'resnet{d}' for d in CIFAR_DEPTHS)}) or a VGG ({', '.join(VGG_CFGS)})")
 
-# %% ../nbs/10_elastic.ipynb #f74f3b25
+# %% ../nbs/10_elastic.ipynb #02182a5d
 STRATEGIES = ('adjacent', 'appended', 'keep_odd', 'keep_even')
 
 def parse_mapping(s:str, n_src:int, n_tgt:int)->dict:
-    "`{src: [dst, ...]}` from `'src:dst[,dst...];...'`, checked: block 0 maps to 0 only, blocks exist, every target block covered once"
+    """`{src: [dst, ...]}` from `'src:dst[,dst...];...'`, checked: block 0 maps to 0 only, blocks exist, every target
+    block covered once"""
     if not isinstance(s, str) or not s.strip(): raise ValueError("`mapping` must be a string like '0:0;1:1,2', got "
                                                                  f"{s!r}")
     out, seen = {}, []
@@ -59,7 +61,9 @@ def parse_mapping(s:str, n_src:int, n_tgt:int)->dict:
     if missing: raise ValueError(f"`mapping` {s!r} leaves target block(s) {missing} uncovered")
     return out
 
-def mapping_string(m:dict)->str: "The authors' string for a mapping"; return ';'.join(f"{a}:{','.join(map(str, d))}" for a,d in sorted(m.items()))
+def mapping_string(m:dict)->str:
+    "The authors' string for a mapping"
+    return ';'.join(f"{a}:{','.join(map(str, d))}" for a,d in sorted(m.items()))
 
 def named_mapping(strategy:str, n_src:int, n_tgt:int)->dict:
     "The mapping of a named strategy from a stage of `n_src` units to one of `n_tgt`"
@@ -81,7 +85,7 @@ def named_mapping(strategy:str, n_src:int, n_tgt:int)->dict:
         out[a], i = tgt[i:i+k], i + k
     return out
 
-# %% ../nbs/10_elastic.ipynb #719b8f2e
+# %% ../nbs/10_elastic.ipynb #a0aa47f6
 def _stage_maps(src_stages, tgt_stages, mapping)->list:
     "One `{src unit: [target units]}` per stage"
     if len(src_stages) != len(tgt_stages): raise ValueError(f"source and target have {len(src_stages)} and "
@@ -89,7 +93,8 @@ def _stage_maps(src_stages, tgt_stages, mapping)->list:
     maps = []
     for s,t in zip(src_stages, tgt_stages):
         strat = mapping or ('adjacent' if len(t) >= len(s) else 'keep_odd')
-        maps.append(named_mapping(strat, len(s), len(t)) if strat in STRATEGIES else parse_mapping(strat, len(s), len(t)))
+        maps.append(named_mapping(strat, len(s), len(t))
+                    if strat in STRATEGIES else parse_mapping(strat, len(s), len(t)))
     return maps
 
 def _source_key(key:str, unit_of:dict)->tuple:
@@ -100,7 +105,7 @@ def _source_key(key:str, unit_of:dict)->tuple:
 
 def transfer(ticket:Ticket,          # A ticket of a CIFAR ResNet (6n+2) or a VGG, with its architecture in `meta`
              target_arch:str,        # The architecture to move it to, of the same family
-             mapping:str=None,       # A mapping string ('0:0;1:1,2;2:3,4'), a strategy of `STRATEGIES`, or None for the authors' default
+             mapping:str=None,       # A mapping string ('0:0;1:1,2;2:3,4'), a `STRATEGIES` name, or None: the authors'
              shuffle_replicas:bool=False, # The control: replicas after the first get a shuffled copy of the mask
              seed:int=0,             # Seed of the shuffles
             )->Ticket:
@@ -111,22 +116,26 @@ def transfer(ticket:Ticket,          # A ticket of a CIFAR ResNet (6n+2) or a VG
     if fs != ft: raise ValueError(f"{ticket.meta['arch']!r} and {target_arch!r} are of different families ({fs}, "
                                   f"{ft}): elastic transfer stays within one")
     maps = _stage_maps(src_stages, tgt_stages, mapping)
-    unit_of = {tgt[d]: (src[a], i > 0) for src,tgt,m in zip(src_stages, tgt_stages, maps) for a,ds in m.items() for i,d in enumerate(ds)}
-    target = get_model(target_arch, n_in=ticket.meta.get('n_in', 3), n_out=ticket.meta.get('n_out', 10), **ticket.meta.get('model_kwargs', {}))
+    unit_of = {tgt[d]: (src[a], i > 0) for src,tgt,m in zip(src_stages, tgt_stages, maps)
+               for a,ds in m.items() for i,d in enumerate(ds)}
+    target = get_model(target_arch, n_in=ticket.meta.get('n_in', 3), n_out=ticket.meta.get('n_out', 10),
+                       **ticket.meta.get('model_kwargs', {}))
     g, state, masks = torch.Generator().manual_seed(seed), {}, {}
     for k,v in target.state_dict().items():
         sk, rep = _source_key(k, unit_of)
-        if sk not in ticket.state or ticket.state[sk].shape != v.shape: raise ValueError(f"target tensor {k!r} has "
-                                                                                         f"no source of its shape ({sk!r}): not one family")
+        if sk not in ticket.state or ticket.state[sk].shape != v.shape:
+            raise ValueError(f"target tensor {k!r} has no source of its shape ({sk!r}): not one family")
         state[k] = ticket.state[sk].clone()
         if sk in ticket.masks:
             m = ticket.masks[sk].clone()
-            masks[k] = m.flatten()[torch.randperm(m.numel(), generator=g)].view_as(m) if (shuffle_replicas and rep) else m
-    meta = {**ticket.meta, 'arch': target_arch, 'transfer': dict(source=ticket.meta['arch'], mapping=[mapping_string(m) for m in maps],
-                                                                   shuffle_replicas=shuffle_replicas, round=ticket.meta.get('round'))}
+            shuffled = m.flatten()[torch.randperm(m.numel(), generator=g)].view_as(m)
+            masks[k] = shuffled if (shuffle_replicas and rep) else m
+    moved = dict(source=ticket.meta['arch'], mapping=[mapping_string(m) for m in maps],
+                 shuffle_replicas=shuffle_replicas, round=ticket.meta.get('round'))
+    meta = {**ticket.meta, 'arch': target_arch, 'transfer': moved}
     return Ticket(masks, state, meta)
 
-# %% ../nbs/10_elastic.ipynb #991282b8
+# %% ../nbs/10_elastic.ipynb #f4e6a8d7
 from types import SimpleNamespace
 from fastai.learner import Learner
 from fastai.metrics import accuracy
@@ -138,7 +147,8 @@ from .callbacks import state_copy
 
 ELASTIC_METHODS = ('E-LTH', 'IMP at target', 'random', 'shuffled replicas', 'OMP', 'snip', 'grasp', 'synflow')
 
-def _learner(dls, model, cfg): return Learner(dls, model, metrics=accuracy, **({'opt_func': papers_sgd} if cfg['fit'] == 'fit_step' else {}))
+def _learner(dls, model, cfg):
+    return Learner(dls, model, metrics=accuracy, **({'opt_func': papers_sgd} if cfg['fit'] == 'fit_step' else {}))
 
 def _train(learn, t, cfg, r)->dict:
     "Train ticket `t` with the source's schedule and round r's seed; its scores"
@@ -149,35 +159,44 @@ def _train(learn, t, cfg, r)->dict:
 def _target_imp(s, run, dls):
     "The target's own IMP draw, with the source's settings (its own run folder), and its wall time"
     c, meta = s.cfg, {**s.meta, 'arch': s.target}
-    learn = _learner(dls, get_model(s.target, n_in=meta.get('n_in', 3), n_out=meta.get('n_out', 10), seed=c['seed'], **meta.get('model_kwargs', {})), c)
+    learn = _learner(dls, get_model(s.target, n_in=meta.get('n_in', 3), n_out=meta.get('n_out', 10), seed=c['seed'],
+                                    **meta.get('model_kwargs', {})), c)
     t0 = time.perf_counter()
     with learn.no_bar(), learn.no_logging():
-        res = learn.draw(rounds=max(s.rounds), n_epoch=c['n_epoch'], lr=c['lr'], fit=c['fit'], fit_kwargs=c['fit_kwargs'], rate=c['rate'],
-                         rewind=c['rewind'], rewind_iter=c['rewind_iter'], prunable_kwargs=c.get('prunable_kwargs'), seed=c['seed'],
-                         data_seed=c.get('data_seed'), path=None if run.path is None else run.path/f'imp_{s.target}', meta=meta)
+        res = learn.draw(rounds=max(s.rounds), n_epoch=c['n_epoch'], lr=c['lr'], fit=c['fit'],
+                         fit_kwargs=c['fit_kwargs'], rate=c['rate'], rewind=c['rewind'], rewind_iter=c['rewind_iter'],
+                         prunable_kwargs=c.get('prunable_kwargs'), seed=c['seed'], data_seed=c.get('data_seed'),
+                         path=None if run.path is None else run.path/f'imp_{s.target}', meta=meta)
     if not run.done('imp'): run.finish('imp', seconds=time.perf_counter() - t0)
     return res
 
-# %% ../nbs/10_elastic.ipynb #e0388d86
+# %% ../nbs/10_elastic.ipynb #391d26f9
 def _control(s, method, r, e, imp, dls)->Ticket:
     "The ticket of `method` for round r, at the sparsity of the transferred ticket `e`"
     c, meta = s.cfg, {**e.meta, 'round': r}
     if method == 'E-LTH': return e
-    if method == 'shuffled replicas': return transfer(s.source.tickets[r], s.target, s.mapping, shuffle_replicas=True, seed=c['seed'] + r)
+    if method == 'shuffled replicas':
+        return transfer(s.source.tickets[r], s.target, s.mapping, shuffle_replicas=True, seed=c['seed'] + r)
     if method == 'random': return e.random_mask(seed=c['seed'] + 1000 + r)
-    model = get_model(s.target, n_in=meta.get('n_in', 3), n_out=meta.get('n_out', 10), seed=c['seed'], **meta.get('model_kwargs', {}))
-    if method == 'OMP':   # the target's trained dense network (IMP's round 0), pruned once to e's sparsity, rewound like IMP
+    model = get_model(s.target, n_in=meta.get('n_in', 3), n_out=meta.get('n_out', 10), seed=c['seed'],
+                      **meta.get('model_kwargs', {}))
+    # the target's trained dense network (IMP's round 0), pruned once to e's sparsity, rewound like IMP
+    if method == 'OMP':
         model.load_state_dict(imp.dense_state())
         ws = prunable(model, **(c.get('prunable_kwargs') or {}))
-        return Ticket(prune(ws, sparsity=e.sparsity, allow_collapse=True), imp.tickets[0].state, {**meta, 'rewind_iter': imp.tickets[0].meta['rewind_iter']})
-    return prune_at_init(model, dls, method, sparsity=round(e.sparsity, 6), prunable_kwargs=c.get('prunable_kwargs'), meta=meta)
+        return Ticket(prune(ws, sparsity=e.sparsity, allow_collapse=True), imp.tickets[0].state,
+                      {**meta, 'rewind_iter': imp.tickets[0].meta['rewind_iter']})
+    return prune_at_init(model, dls, method, sparsity=round(e.sparsity, 6), prunable_kwargs=c.get('prunable_kwargs'),
+                         meta=meta)
 
 def _elastic_step(s, run, dls, learn, method, r, e, imp)->dict:
     "Round r of `method` at the target, unless done: its row"
     step = f'{method}/round_{r:02d}'
     if not run.done(step):
-        if method == 'IMP at target':   # the draw trained it already, with this round's seed: its scores are the retraining's
-            t, sc = imp.tickets[r], {k: v for k,v in imp.history.set_index('round').loc[r].items() if k.endswith(('_acc', '_loss'))}
+        # the draw trained it already, with this round's seed: its scores are the retraining's
+        if method == 'IMP at target':
+            t, sc = imp.tickets[r], {k: v for k,v in imp.history.set_index('round').loc[r].items()
+                                     if k.endswith(('_acc', '_loss'))}
         else:
             t = _control(s, method, r, e, imp, dls)
             sc = _train(learn, t, s.cfg, r)
@@ -185,7 +204,7 @@ def _elastic_step(s, run, dls, learn, method, r, e, imp)->dict:
         run.log(f"{s.target}, {method}, round {r}: test_acc {sc['test_acc']:.4f}")
     return run.steps[step]['row']
 
-# %% ../nbs/10_elastic.ipynb #f70f16ff
+# %% ../nbs/10_elastic.ipynb #4001691d
 def elastic(source,                   # The source draw: a `DrawResult` or its run folder
             dls,                      # The data the source draw used
             target_arch:str,          # The architecture to stretch or squeeze its tickets to
@@ -205,15 +224,18 @@ def elastic(source,                   # The source draw: a `DrawResult` or its r
     bad = [m for m in methods if m not in ELASTIC_METHODS]
     if bad or not methods: raise ValueError(f"`methods` must be among {list(ELASTIC_METHODS)}, got {bad or methods}")
     t0 = time.perf_counter()
-    moved = {r: transfer(src.tickets[r], target_arch, mapping) for r in rounds}   # also checks family and mapping, before any file
+    # transfer also checks family and mapping, before any file is written
+    moved = {r: transfer(src.tickets[r], target_arch, mapping) for r in rounds}
     transfer_s = (time.perf_counter() - t0)/len(rounds)
     s = SimpleNamespace(source=src, cfg=cfg, meta=meta, target=target_arch, mapping=mapping, rounds=rounds)
-    config = dict(job='elastic', source=str(src.path), source_seed=cfg.get('seed'), target=target_arch, mapping=moved[rounds[0]].meta['transfer']['mapping'])
+    config = dict(job='elastic', source=str(src.path), source_seed=cfg.get('seed'), target=target_arch,
+                  mapping=moved[rounds[0]].meta['transfer']['mapping'])
     with Run(path, config, what='elastic transfer', verbose=verbose) as run:
         imp = _target_imp(s, run, dls)
         learn = _learner(dls, moved[rounds[0]].build_model(), cfg)
         rows = [_elastic_step(s, run, dls, learn, m, r, moved[r], imp) for r in rounds for m in methods]
         df = pd.DataFrame(rows)
-        df.attrs['cost'] = dict(transfer_s=transfer_s, imp_s=run.steps['imp']['seconds'], speedup=run.steps['imp']['seconds']/max(transfer_s, 1e-9))
+        df.attrs['cost'] = dict(transfer_s=transfer_s, imp_s=run.steps['imp']['seconds'],
+                                speedup=run.steps['imp']['seconds']/max(transfer_s, 1e-9))
         if run.path is not None: run.write_table('results.csv', df)
     return df

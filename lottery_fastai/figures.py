@@ -27,7 +27,7 @@ from .spend import RECIPES, PRESETS, spend, spend_draw, get_recipe, plot_spend, 
 from .gradinit import Rescale
 from .analysis import hessian_top, perturbation, loss_surface, plot_contour, HessianCallback, table_a1
 
-# %% ../nbs/11_figures.ipynb #4111176f
+# %% ../nbs/11_figures.ipynb #392bb205
 @dataclass(frozen=True)
 class Scale:
     "The settings of the draws and spends behind the figures"
@@ -52,57 +52,70 @@ class Scale:
 
 def _spending_full(data='cifar100'):
     p = PRESETS['spending']
-    return Scale('full', data=data, bs=p.bs, arch='resnet18', model_kwargs={}, rounds=16, rate=p.rate, n_epoch=p.n_epoch, lr=p.lr, fit='fit_step',
-                 fit_kwargs=dict(milestones=list(p.milestones), wd=p.wd), prunable_kwargs=dict(kinds=list(p.kinds)), sgd=True, early_epoch=5)
+    return Scale('full', data=data, bs=p.bs, arch='resnet18', model_kwargs={}, rounds=16, rate=p.rate,
+                 n_epoch=p.n_epoch, lr=p.lr, fit='fit_step', fit_kwargs=dict(milestones=list(p.milestones), wd=p.wd),
+                 prunable_kwargs=dict(kinds=list(p.kinds)), sgd=True, early_epoch=5)
 
 SCALES = {'quick': Scale('quick', n=640, bs=64, rounds=2, rate=0.5, n_epoch=1, gradinit_iters=3),
           'small': Scale('small'),
           'full': _spending_full()}
-DRAWS = {'init': dict(rewind_iter=0), '18pct': dict(rewind_pct=0.18)}   # without and with weight rewinding (§4.5: "18% in our experiments")
+# without and with weight rewinding (§4.5: "18% in our experiments")
+DRAWS = {'init': dict(rewind_iter=0), '18pct': dict(rewind_pct=0.18)}
 
-# %% ../nbs/11_figures.ipynb #38835ac3
+# %% ../nbs/11_figures.ipynb #3c8242c2
 class Figures:
-    "The run folders behind the figures at one scale: draws, their spends, one-shot tickets and analysis runs, made on demand"
+    """The run folders behind the figures at one scale: draws, their spends, one-shot tickets and analysis runs, made
+    on demand"""
     def __init__(self, root, scale='small', data:str=None, seeds=None, verbose:bool=False):
         if scale not in SCALES: raise ValueError(f"`scale` must be one of {list(SCALES)}, got {scale!r}")
-        self.s = SCALES[scale] if data is None else (_spending_full(data) if scale == 'full' else replace(SCALES[scale], data=data))
+        if data is None: self.s = SCALES[scale]
+        else: self.s = _spending_full(data) if scale == 'full' else replace(SCALES[scale], data=data)
         if seeds is not None: self.s = replace(self.s, seeds=tuple(seeds))
         self.root, self.verbose = Path(root), verbose
-    def dls(self, seed:int): return get_dls(self.s.data, bs=self.s.bs, seed=seed, **({'n': self.s.n} if self.s.n else {}))
-    def folder(self, kind:str, seed:int)->Path: return self.root/{'init': 'rewind_to_init', '18pct': 'rewind_to_18pct'}[kind]/f'seed_{seed}'
-    def meta(self): return dict(arch=self.s.arch, n_in=1 if self.s.data.startswith('mnist') else 3, n_out=None, data=self.s.data, model_kwargs=self.s.model_kwargs)
+    def dls(self, seed:int):
+        return get_dls(self.s.data, bs=self.s.bs, seed=seed, **({'n': self.s.n} if self.s.n else {}))
+    def folder(self, kind:str, seed:int)->Path:
+        return self.root/{'init': 'rewind_to_init', '18pct': 'rewind_to_18pct'}[kind]/f'seed_{seed}'
+    def meta(self):
+        return dict(arch=self.s.arch, n_in=1 if self.s.data.startswith('mnist') else 3, n_out=None, data=self.s.data,
+                    model_kwargs=self.s.model_kwargs)
 
     def draw(self, kind:str, seed:int)->DrawResult:
         "The IMP draw of `kind` ('init' or '18pct') and `seed`, from its folder (made if missing)"
         s, dls = self.s, self.dls(seed)
         meta = {**self.meta(), 'n_out': dls.c}
-        learn = Learner(dls, get_model(s.arch, n_in=meta['n_in'], n_out=dls.c, seed=seed, **s.model_kwargs), metrics=accuracy,
-                        **({'opt_func': papers_sgd} if s.sgd else {}))
+        model = get_model(s.arch, n_in=meta['n_in'], n_out=dls.c, seed=seed, **s.model_kwargs)
+        learn = Learner(dls, model, metrics=accuracy, **({'opt_func': papers_sgd} if s.sgd else {}))
         with learn.no_bar(), learn.no_logging():
-            return learn.draw(rounds=s.rounds, rate=s.rate, n_epoch=s.n_epoch, lr=s.lr, fit=s.fit, fit_kwargs=s.fit_kwargs,
-                              prunable_kwargs=s.prunable_kwargs, seed=seed, path=self.folder(kind, seed), meta=meta, **DRAWS[kind])
+            return learn.draw(rounds=s.rounds, rate=s.rate, n_epoch=s.n_epoch, lr=s.lr, fit=s.fit,
+                              fit_kwargs=s.fit_kwargs, prunable_kwargs=s.prunable_kwargs, seed=seed,
+                              path=self.folder(kind, seed), meta=meta, **DRAWS[kind])
 
     def spend(self, kind:str, seed:int, recipes, path=None)->SpendResult:
         "Spend the draw's tickets with `recipes` (in its `spend/` folder); `path`: elsewhere"
         res = self.draw(kind, seed) if isinstance(kind, str) else kind
-        return spend_draw(res, self.dls(seed), list(recipes), gradinit_budget=self.s.gradinit_budget, gradinit_iters=self.s.gradinit_iters,
-                          opt_func=papers_sgd if self.s.sgd else None, path=path, verbose=self.verbose)
+        return spend_draw(res, self.dls(seed), list(recipes), gradinit_budget=self.s.gradinit_budget,
+                          gradinit_iters=self.s.gradinit_iters, opt_func=papers_sgd if self.s.sgd else None,
+                          path=path, verbose=self.verbose)
 
     def spends(self, kind:str, recipes)->SpendResult:
         "`spend` over every seed, as one result (a `seed` column)"
         out = [self.spend(kind, s, recipes) for s in self.s.seeds]
-        return SpendResult(pd.concat([o.history for o in out], ignore_index=True), pd.concat([o.act_zeros for o in out], ignore_index=True),
+        return SpendResult(pd.concat([o.history for o in out], ignore_index=True),
+                           pd.concat([o.act_zeros for o in out], ignore_index=True),
                            dense_acc=sum(o.dense_acc for o in out)/len(out))
 
-# %% ../nbs/11_figures.ipynb #bcfddda6
+# %% ../nbs/11_figures.ipynb #63a4f4f3
 def omp_draw(res:DrawResult)->DrawResult:
-    "One-shot tickets at the sparsities of `res`'s rounds, from its dense network, rewound to its rewind point (in memory)"
+    """One-shot tickets at the sparsities of `res`'s rounds, from its dense network, rewound to its rewind point (in
+    memory)"""
     dense = res.tickets[0].build_model()
     dense.load_state_dict(res.dense_state())
     ws = prunable(dense, **(res.config.get('prunable_kwargs') or {}))
     t0 = res.tickets[0]
-    ts = [t0] + [Ticket(prune(ws, sparsity=round(t.sparsity, 6), allow_collapse=True), t0.state, {**t.meta, 'criterion': 'one-shot magnitude'})
-                 for t in res.tickets[1:]]
+    one_shot = lambda t: Ticket(prune(ws, sparsity=round(t.sparsity, 6), allow_collapse=True), t0.state,
+                                {**t.meta, 'criterion': 'one-shot magnitude'})
+    ts = [t0] + [one_shot(t) for t in res.tickets[1:]]
     hist = res.history[['round', 'sparsity']].assign(test_acc=res.history.test_acc.iloc[0])
     return DrawResult(ts, hist.assign(sparsity=[t.sparsity for t in ts]), None, res.config)
 
@@ -134,7 +147,7 @@ def _curves(F, kind, recipes, title, ax=None):
     ax.set_title(title)
     return sp.history.assign(draw=kind), ax.figure
 
-# %% ../nbs/11_figures.ipynb #1f6e06d6
+# %% ../nbs/11_figures.ipynb #51d3b3d0
 def fig1(F:Figures):
     "Figure 1: each tweak alone against vanilla (Swish, Mish, skips; re-scaled initialisation, label smoothing)"
     fig, axs = _subplots(2)
@@ -174,7 +187,8 @@ def figA13(F:Figures):
     return h.assign(draw='omp'), ax.figure
 
 def tableA1(F:Figures):
-    "Table A1: the share of exact zeros after the activations, per stage, with ReLU (vanilla) and Swish, at each sparsity"
+    """Table A1: the share of exact zeros after the activations, per stage, with ReLU (vanilla) and Swish, at each
+    sparsity"""
     sp = F.spends('init', ['vanilla', 'swish'])
     t = table_a1(sp.act_zeros, sp.history)
     ax = _subplots(1, 7, 3.2)[1][0]
@@ -185,21 +199,23 @@ def tableA1(F:Figures):
     ax.set_title('Table A1')
     return t.reset_index().set_axis(['sparsity'] + [f'{a} {b}' for a,b in t.columns], axis=1), ax.figure
 
-# %% ../nbs/11_figures.ipynb #51272aa5
+# %% ../nbs/11_figures.ipynb #df928ada
 def _recipe(F, name):
     "The recipe `name`, with the scale's re-scaling iterations where it re-scales"
     r = get_recipe(name)
     return r.with_(gradinit_iters=F.s.gradinit_iters) if F.s.gradinit_iters and r.get(Rescale) else r
 
 def spent_model(F:Figures, kind:str, seed:int, recipe:str, rnd:int=None)->tuple:
-    "(model, masks) of the ticket of round `rnd` (default: the last) spent with `recipe`, rebuilt with its tweaks and its saved weights"
+    """(model, masks) of the ticket of round `rnd` (default: the last) spent with `recipe`, rebuilt with its tweaks and
+    its saved weights"""
     res = F.draw(kind, seed)
     rnd = rnd or res.tickets[-1].meta['round']
     F.spend(kind, seed, [recipe])
     t, r = res.tickets[rnd], get_recipe(recipe)
     model = t.apply(t.build_model())
     for tw in r.tweaks: tw.to_model(model, TweakContext(arch=t.meta.get('arch')))
-    model.load_state_dict(load_tensors(res.path/'spend'/'models'/f'{recipe}_round_{rnd:02d}_seed_{seed}.safetensors')[0])
+    f = res.path/'spend'/'models'/f'{recipe}_round_{rnd:02d}_seed_{seed}.safetensors'
+    model.load_state_dict(load_tensors(f)[0])
     return model.eval(), t.masks
 
 def _batches(F, seed): return pruning_batches(F.dls(seed), 2)
@@ -207,10 +223,11 @@ def _batches(F, seed): return pruning_batches(F.dls(seed), 2)
 def _spend_last(F, seed, recipe, cbs):
     "Spend the last ticket of the `init` draw of `seed` again, with callbacks (the same seed and settings as its spend)"
     t = F.draw('init', seed).tickets[-1]
-    return spend(t, F.dls(seed), _recipe(F, recipe), F.s.n_epoch, F.s.lr, F.s.fit, F.s.fit_kwargs, seed=seed + t.meta['round'], cbs=cbs,
+    return spend(t, F.dls(seed), _recipe(F, recipe), F.s.n_epoch, F.s.lr, F.s.fit, F.s.fit_kwargs,
+                 seed=seed + t.meta['round'], cbs=cbs,
                  quiet=True, gradinit_budget=F.s.gradinit_budget, opt_func=papers_sgd if F.s.sgd else None)[0]
 
-# %% ../nbs/11_figures.ipynb #5865943c
+# %% ../nbs/11_figures.ipynb #fc5753e9
 def fig2(F:Figures):
     "Figure 2: the Hessian's top eigenvalue of the last ticket spent with ReLU (vanilla), Swish and Mish"
     acts, rows = {'vanilla': 'ReLU', 'swish': 'Swish', 'mish': 'Mish'}, []
@@ -234,7 +251,8 @@ def fig10(F:Figures, ts=None):
         for rc in ('vanilla', 'AT+TRT'):
             m, masks = spent_model(F, 'init', s, rc)
             b = _batches(F, s)
-            rows.append(perturbation(m, b, hessian_top(m, b, masks, max_iter=50)['vector'], ts).assign(seed=s, recipe=rc))
+            rows.append(perturbation(m, b, hessian_top(m, b, masks, max_iter=50)['vector'],
+                                     ts).assign(seed=s, recipe=rc))
     df = pd.concat(rows, ignore_index=True)
     ax = _subplots(1)[1][0]
     for rc,g in df.groupby('recipe', sort=False):
@@ -310,17 +328,20 @@ def figA12(F:Figures):
     ax.set_title('Figure A12')
     return df, ax.figure
 
-# %% ../nbs/11_figures.ipynb #c661d00b
-FIGURES = {'fig1': fig1, 'fig2': fig2, 'fig4a': fig4a, 'fig4b': fig4b, 'fig5': fig5, 'fig8': fig8, 'fig9': fig9, 'fig10': fig10,
+# %% ../nbs/11_figures.ipynb #d23b6935
+FIGURES = {'fig1': fig1, 'fig2': fig2, 'fig4a': fig4a, 'fig4b': fig4b, 'fig5': fig5, 'fig8': fig8, 'fig9': fig9,
+           'fig10': fig10,
            'fig11': fig11, 'tableA1': tableA1, 'figA12': figA12, 'figA13': figA13}
 
-def figure(name:str, root, scale:str='small', data:str=None, seeds=None, cpu_ok:bool=False, verbose:bool=False)->pd.DataFrame:
-    "Make the figure `name` (a key of `FIGURES`) at `scale` under `root`: the table behind it (and its PNG and CSV on disk)"
+def figure(name:str, root, scale:str='small', data:str=None, seeds=None, cpu_ok:bool=False,
+           verbose:bool=False)->pd.DataFrame:
+    """Make the figure `name` (a key of `FIGURES`) at `scale` under `root`: the table behind it (and its PNG and CSV on
+    disk)"""
     if name not in FIGURES: raise ValueError(f"`name` must be one of {list(FIGURES)}, got {name!r}")
     F = Figures(root, scale, data, seeds, verbose)
     if scale == 'full' and not torch.cuda.is_available() and not cpu_ok:
-        raise ValueError(f"`scale` 'full' trains ResNet-18 on {F.s.data} for {F.s.rounds + 1} x {F.s.n_epoch} epochs: it needs a GPU, "
-                         "and torch sees none (pass `cpu_ok` to run it anyway)")
+        raise ValueError(f"`scale` 'full' trains ResNet-18 on {F.s.data} for {F.s.rounds + 1} x {F.s.n_epoch} epochs: "
+                         "it needs a GPU, and torch sees none (pass `cpu_ok` to run it anyway)")
     F.dls(F.s.seeds[0])   # the data is there, before anything is written
     df, fig = FIGURES[name](F)
     save_figure(F, name, df, fig)

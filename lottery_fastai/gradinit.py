@@ -22,7 +22,8 @@ from .tweaks import Tweak, TweakContext, register_tweak
 
 # %% ../nbs/06_gradinit.ipynb #a1d3ce37
 SCALED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear, nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
-ITER_COST = 4     # training steps one search iteration costs at most (a constraint iteration; measured below): what `n_iter_for` budgets with
+# training steps one search iteration costs at most (a constraint iteration; measured below); `n_iter_for` uses it
+ITER_COST = 4
 
 def scaled_tensors(model:nn.Module)->dict:
     "`{name: parameter}` of the weights and biases GradInit scales: those of conv, linear and BatchNorm layers"
@@ -47,7 +48,8 @@ def _loss(model, params, buffers, x, y):
     return F.cross_entropy(functional_call(model, (params, {k: v.clone() for k,v in buffers.items()}), (x,)), y)
 
 class _ScaleAdam:
-    "Adam on the vector of scalars, with one first moment for the objective's steps and one for the constraint's, as the GradInit code keeps them"
+    """Adam on the vector of scalars, with one first moment for the objective's steps and one for the constraint's, as
+    the GradInit code keeps them"""
     def __init__(self, s, lr, clip, floors, betas=(0.9, 0.999), eps=1e-8):
         store_attr()
         self.m, self.n = {True: torch.zeros_like(s), False: torch.zeros_like(s)}, {True: 0, False: 0}
@@ -63,6 +65,17 @@ class _ScaleAdam:
         v_hat = self.v/(1 - b2**(self.n[True] + self.n[False]))
         self.s.sub_(self.lr*m_hat/(v_hat.sqrt() + self.eps)).clamp_(min=self.floors)
 
+def _check_gradinit(model, masks, n_iter, floor, **positive)->dict:
+    "The masks (`{}` for None), once every setting is checked"
+    if not isinstance(n_iter, int) or isinstance(n_iter, bool) or n_iter < 1:
+        raise ValueError(f"`n_iter` must be a positive int, got {n_iter!r}")
+    for name,v in positive.items():
+        if not v > 0: raise ValueError(f"`{name}` must be > 0, got {v!r}")
+    if not 0 < floor <= 1: raise ValueError(f"`floor` must be in (0, 1], got {floor!r}")
+    unknown = [k for k in (masks or {}) if k not in dict(model.named_parameters())]
+    if unknown: raise ValueError(f"`masks` names tensors the model does not have: {unknown[:3]}")
+    return masks or {}
+
 def gradinit(model:nn.Module,        # The model holding the ticket's (masked, rewound) weights; changed in place
              dl,                      # Training batches (input, label)
              masks:dict=None,         # The ticket's masks (None: nothing masked)
@@ -73,18 +86,13 @@ def gradinit(model:nn.Module,        # The model holding the ticket's (masked, r
              floor:float=0.01,        # Lower bound of the weight scalars (bias scalars: 0)
              clip:float=1.,           # Clip each scalar's gradient to [-clip, clip]
              normalize:bool=True,     # Step along the normalised gradient g/‖g‖ (the Spending code's setting)
-             first_order:bool=True,   # Treat the step's direction as a constant, as the authors' code does (False: differentiate through it)
+             first_order:bool=True,   # Treat the step's direction as a constant, as the authors' code does
              seed:int=0,
              show:bool=True,          # Show a progress bar
-            )->pd.DataFrame:          # One row per scaled tensor: its scalar; `.attrs['trace']`: the search, one row per iteration
-    "Learn one scalar per weight/bias tensor so that one SGD step from the scaled weights lowers the loss most, then scale the weights"
-    if not isinstance(n_iter, int) or isinstance(n_iter, bool) or n_iter < 1: raise ValueError(f"`n_iter` must be a positive int, got {n_iter!r}")
-    for name,v in (('lr', lr), ('eta', eta), ('gamma', gamma), ('clip', clip)):
-        if not v > 0: raise ValueError(f"`{name}` must be > 0, got {v!r}")
-    if not 0 < floor <= 1: raise ValueError(f"`floor` must be in (0, 1], got {floor!r}")
-    masks = masks or {}
-    unknown = [k for k in masks if k not in dict(model.named_parameters())]
-    if unknown: raise ValueError(f"`masks` names tensors the model does not have: {unknown[:3]}")
+            )->pd.DataFrame:          # One row per scaled tensor: its scalar; `.attrs['trace']`: the search
+    """Learn one scalar per weight/bias tensor so that one SGD step from the scaled weights lowers the loss most, then
+    scale the weights"""
+    masks = _check_gradinit(model, masks, n_iter, floor, lr=lr, eta=eta, gamma=gamma, clip=clip)
     tensors = scaled_tensors(model)
     names, dev = list(tensors), next(model.parameters()).device
     ms = {k: m.to(dev, torch.float32) for k,m in masks.items()}
@@ -110,13 +118,15 @@ def gradinit(model:nn.Module,        # The model holding the ticket's (masked, r
             gs = [g*ms[k] if k in ms else g for k,g in zip(names, gs)]            # a pruned weight never moves
             gnorm = torch.sqrt(sum((g*g).sum() for g in gs))
             constraint = bool(gnorm > gamma)
-            if constraint: obj = gnorm                                            # too large a gradient: shrink it first
+            # too large a gradient: shrink it first
+            if constraint: obj = gnorm
             else:
                 d = [g/gnorm if normalize else g for g in gs]
                 if first_order: d = [x.detach() for x in d]
                 obj = _loss(model, {**params, **{k: params[k] - eta*x for k,x in zip(names, d)}}, buffers, x1, y1)/eta
             opt.step(torch.autograd.grad(obj, s)[0], constraint)
-            trace.append(dict(iter=i, loss0=loss0.item(), gnorm=gnorm.item(), constraint=constraint, loss1=float('nan') if constraint else obj.item()*eta))
+            loss1 = float('nan') if constraint else obj.item()*eta
+            trace.append(dict(iter=i, loss0=loss0.item(), gnorm=gnorm.item(), constraint=constraint, loss1=loss1))
             x0,y0 = xn,yn
     finally:
         for m,t in modes.items(): m.training = t
@@ -128,13 +138,15 @@ def gradinit(model:nn.Module,        # The model holding the ticket's (masked, r
 
 @patch
 def gradinit(self:Learner, masks:dict=None, n_iter:int=180, **kwargs)->Learner:
-    "Re-scale the learner's model with `gradinit` on its training batches; returns the learner (the scalars are in `learn.gradinit_scales`)"
+    """Re-scale the learner's model with `gradinit` on its training batches; returns the learner (the scalars are in
+    `learn.gradinit_scales`)"""
     self.gradinit_scales = gradinit(self.model, self.dls.train, masks=masks, n_iter=n_iter, **kwargs)
     return self
 
 # %% ../nbs/06_gradinit.ipynb #068d0532
 def gradinit_cost(model:nn.Module, dls, n_iter:int=180, steps:int=10, run_steps:int=182*352, **kwargs)->dict:
-    "Seconds per GradInit iteration and per training step (same model and batches), and GradInit's share of a `run_steps`-step run"
+    """Seconds per GradInit iteration and per training step (same model and batches), and GradInit's share of a
+    `run_steps`-step run"""
     m = copy.deepcopy(model)
     t0 = time.perf_counter()
     gradinit(m, dls.train, n_iter=steps, show=False, **kwargs)

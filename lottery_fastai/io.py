@@ -44,7 +44,7 @@ def write_atomic(path, data, mode:str='w')->Path:
         with open(tmp, mode) as f: f.write(data)
     return replace_atomic(path, _write)
 
-# %% ../nbs/00a_io.ipynb #c778f02a
+# %% ../nbs/00a_io.ipynb #5d43ff37
 def write_json(path, obj)->Path:
     "Write `obj` as indented JSON, atomically"
     return write_atomic(path, json.dumps(obj, indent=2, default=str))
@@ -52,9 +52,10 @@ def write_json(path, obj)->Path:
 def read_json(path):
     "Read a JSON file, with an error naming the file when it is not JSON"
     try: return json.loads(Path(path).read_text())
-    except json.JSONDecodeError as e: raise ValueError(f"{path} is not valid JSON ({e}): was it edited by hand?") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not valid JSON ({e}): was it edited by hand?") from None
 
-# %% ../nbs/00a_io.ipynb #a56133fc
+# %% ../nbs/00a_io.ipynb #0ee9a67e
 FORMAT = 'lottery_fastai/1'
 _FORMATS = (FORMAT, 'lottery_fastai.ticket/1')   # files written before 2026-11-25 say the second
 
@@ -74,11 +75,12 @@ def load_tensors(path)->tuple:
     except (SafetensorError, OSError, RuntimeError, ValueError) as e:
         raise ValueError(f"{path} is not a readable safetensors file (truncated or corrupted?): {e}") from None
     if header.get('format') not in _FORMATS:
-        raise ValueError(f"{path} is a safetensors file, but not one lottery_fastai wrote (its header has no lottery_fastai "
-                         f"format, found {header.get('format')!r}): load it with safetensors.torch.load_file")
+        raise ValueError(f"{path} is a safetensors file, but not one lottery_fastai wrote (its header has no "
+                         f"lottery_fastai format, found {header.get('format')!r}): load it with "
+                         "safetensors.torch.load_file")
     return tensors, json.loads(header.get('meta', '{}'))
 
-# %% ../nbs/00a_io.ipynb #6eb86277
+# %% ../nbs/00a_io.ipynb #c2e77830
 def _dtypes_path(path:Path)->Path: return path.with_name(f'.{path.name}.dtypes.json')
 
 def _kind(s:pd.Series)->str:
@@ -99,7 +101,8 @@ def read_table(path)->pd.DataFrame:
     if not path.is_file(): raise FileNotFoundError(f"{path} does not exist")
     kinds = read_json(_dtypes_path(path)) if _dtypes_path(path).is_file() else {}
     strs = [c for c,k in kinds.items() if k == 'str']
-    df = pd.read_csv(path, dtype={c: str for c in strs}, keep_default_na=False, na_values={c: [''] for c in kinds if c not in strs})
+    df = pd.read_csv(path, dtype={c: str for c in strs}, keep_default_na=False,
+                     na_values={c: [''] for c in kinds if c not in strs})
     for c,k in kinds.items():
         if c in df and k == 'int' and not df[c].isna().any(): df[c] = df[c].astype('int64')
         if c in df and k == 'bool': df[c] = df[c].map(lambda v: v if isinstance(v, bool) else str(v) == 'True')

@@ -23,7 +23,8 @@ def prunable(model:nn.Module,
              filter=None,                   # `filter(name, module) -> bool`: False leaves that layer dense
             )->dict:                        # {parameter name: weight}, in module order
     "The weights to prune in `model`, keyed by their names in `model.named_parameters()`"
-    kinds = tuple(KINDS[k] if isinstance(k, str) and k in KINDS else k for k in ([kinds] if isinstance(kinds, str) else kinds))
+    kinds = tuple(KINDS[k] if isinstance(k, str) and k in KINDS else k
+                  for k in ([kinds] if isinstance(kinds, str) else kinds))
     if not all(isinstance(k, type) for k in kinds): raise ValueError("`kinds` must be module classes or names in "
                                                                      f"{list(KINDS)}, got {kinds}")
     mods = [(n, m) for n,m in model.named_modules() if isinstance(m, kinds) and getattr(m, 'weight', None) is not None]
@@ -43,9 +44,9 @@ def full_masks(weights:dict)->dict:
 class Criterion:
     "How weights are scored for pruning: the lowest-scored remaining weights go first"
     score: Callable            # `score(inputs: PruneInputs) -> {name: tensor}`, one score per weight
-    scope: str = 'global'      # 'global' (one ranking), 'layer' (each tensor by the same fraction) or 'like' (`reference`'s counts)
+    scope: str = 'global'      # 'global' (one ranking), 'layer' (same fraction each) or 'like' (`reference`'s counts)
     needs: tuple = ()          # What `score` reads besides the weights: any of 'init', 'model', 'batches', 'reference'
-    iterations: int = 1        # Prune in that many steps, along an exponential schedule, rescoring after each (SynFlow: 100)
+    iterations: int = 1        # Prune in that many steps along an exponential schedule, rescoring each (SynFlow: 100)
     doc: str = ''              # Where it comes from
 
 NEEDS, SCOPES = ('init', 'model', 'batches', 'reference'), ('global', 'layer', 'like')
@@ -177,15 +178,17 @@ def _select(crit, scores, masks, keep:dict):
     "New masks keeping `keep[k]` weights of tensor k (layer/like scope) or `keep['*']` overall (global scope)"
     if crit.scope != 'global': return {k: _drop(m, scores[k].to(m.device), keep[k]) for k,m in masks.items()}
     ks = list(masks)
-    flat = _drop(torch.cat([masks[k].flatten() for k in ks]), torch.cat([scores[k].flatten().to(masks[k].device) for k in ks]), keep['*'])
+    flat = _drop(torch.cat([masks[k].flatten() for k in ks]),
+                 torch.cat([scores[k].flatten().to(masks[k].device) for k in ks]), keep['*'])
     return {k: f.view_as(masks[k]) for k,f in zip(ks, flat.split([masks[k].numel() for k in ks]))}
 
-# %% ../nbs/02_masks.ipynb #7a0937de
+# %% ../nbs/02_masks.ipynb #9682344b
 def _targets(crit, masks, rate, sparsity, reference)->dict:
     "How many weights each tensor (or all of them, '*') keeps at the end"
     if crit.scope == 'like': return {k: int(reference[k].sum()) for k in masks}
     if crit.scope == 'layer': return {k: _n_keep(m.numel(), int(m.sum()), rate, sparsity) for k,m in masks.items()}
-    return {'*': _n_keep(sum(m.numel() for m in masks.values()), sum(int(m.sum()) for m in masks.values()), rate, sparsity)}
+    return {'*': _n_keep(sum(m.numel() for m in masks.values()), sum(int(m.sum()) for m in masks.values()), rate,
+                         sparsity)}
 
 def _check_inputs(crit, name, masks, weights, inputs):
     missing = set(weights) ^ set(masks)
@@ -217,7 +220,8 @@ def prune(weights:dict,                   # {name: weight} from `prunable`
     left = {k: int(m.sum()) for k,m in masks.items()}
     left['*'] = sum(left.values())
     for i in range(1, crit.iterations + 1):
-        keep = {k: n if i == crit.iterations else round(left[k]*(n/max(left[k], 1))**(i/crit.iterations)) for k,n in final.items()}
+        keep = {k: n if i == crit.iterations else round(left[k]*(n/max(left[k], 1))**(i/crit.iterations))
+                for k,n in final.items()}
         inp.masks = _select(crit, crit.score(inp), inp.masks, keep)
     if not allow_collapse: check_collapse(inp.masks)
     return inp.masks
@@ -228,8 +232,9 @@ class LayerCollapseError(ValueError): "A prunable tensor was pruned to 100%"
 def check_collapse(masks:dict):
     "Raise `LayerCollapseError` naming every tensor whose mask is all False"
     dead = [k for k,m in masks.items() if not m.any()]
-    if dead: raise LayerCollapseError(f"layer collapse: {dead} would be pruned to 100%, which cuts the network. Prune less, use "
-                                      f"'layer_magnitude', leave those layers out of `prunable`, or pass `allow_collapse=True`.")
+    if dead: raise LayerCollapseError(f"layer collapse: {dead} would be pruned to 100%, which cuts the network. Prune "
+                                      f"less, use 'layer_magnitude', leave those layers out of `prunable`, or pass "
+                                      f"`allow_collapse=True`.")
 
 # %% ../nbs/02_masks.ipynb #3bb42c1f
 @torch.no_grad()
@@ -246,7 +251,8 @@ def sparsity(masks:dict)->float:
 def sparsity_report(masks:dict)->pd.DataFrame:
     "Per-tensor and total counts and sparsity of `masks`, as a DataFrame"
     rows = [dict(tensor=k, shape=tuple(m.shape), total=m.numel(), kept=int(m.sum())) for k,m in masks.items()]
-    rows.append(dict(tensor='total', shape=None, total=sum(r['total'] for r in rows), kept=sum(r['kept'] for r in rows)))
+    rows.append(dict(tensor='total', shape=None, total=sum(r['total'] for r in rows),
+                     kept=sum(r['kept'] for r in rows)))
     df = pd.DataFrame(rows)
     df['sparsity'] = 1 - df.kept/df.total
     return df

@@ -50,7 +50,8 @@ class CifarResNet(nn.Module):
         self.stem = nn.Sequential(nn.Conv2d(n_in, widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[0]), act_cls())
         stages, ni = [], widths[0]
         for i,(n,nf) in enumerate(zip(layers, widths)):
-            blocks = [BasicBlock(ni if j == 0 else nf, nf, 2 if (i > 0 and j == 0) else 1, shortcut, act_cls) for j in range(n)]
+            blocks = [BasicBlock(ni if j == 0 else nf, nf, 2 if (i > 0 and j == 0) else 1, shortcut, act_cls)
+                      for j in range(n)]
             stages.append(nn.Sequential(*blocks))
             ni = nf
         self.stages = nn.Sequential(*stages)
@@ -64,8 +65,12 @@ def resnet_cifar(depth:int=20, n_in:int=3, n_out:int=10, width:int=16, **kwargs)
     if depth < 8 or (depth-2) % 6: raise ValueError(f"`depth` must be 6n+2 (20, 32, 44, 56, 110), got {depth!r}")
     return CifarResNet([(depth-2)//6]*3, [width, 2*width, 4*width], n_in, n_out, **kwargs)
 
-def resnet18_cifar(n_in=3, n_out=10, **kwargs): "ResNet-18 with a 3x3 stem and no max-pool" ; return CifarResNet([2,2,2,2], [64,128,256,512], n_in, n_out, **kwargs)
-def resnet34_cifar(n_in=3, n_out=10, **kwargs): "ResNet-34 with a 3x3 stem and no max-pool" ; return CifarResNet([3,4,6,3], [64,128,256,512], n_in, n_out, **kwargs)
+def resnet18_cifar(n_in=3, n_out=10, **kwargs):
+    "ResNet-18 with a 3x3 stem and no max-pool"
+    return CifarResNet([2,2,2,2], [64,128,256,512], n_in, n_out, **kwargs)
+def resnet34_cifar(n_in=3, n_out=10, **kwargs):
+    "ResNet-34 with a 3x3 stem and no max-pool"
+    return CifarResNet([3,4,6,3], [64,128,256,512], n_in, n_out, **kwargs)
 
 # %% ../nbs/01_models.ipynb #65f690da
 VGG11 = [64, 'M', 128, 'M', 256, 256, 'M', 512, 512, 'M', 512, 512, 'M']
@@ -79,7 +84,8 @@ class ConvBN(nn.Sequential):
         super().__init__(nn.Conv2d(ni, nf, ks, stride, ks//2, groups=groups, bias=False), nn.BatchNorm2d(nf), act_cls())
 
 class VGG(nn.Module):
-    "VGG with BatchNorm for 32x32 inputs: conv units and max-pools from `cfg`, global average pooling, one linear layer (as OpenLTH's `cifar_vgg`)"
+    """VGG with BatchNorm for 32x32 inputs: conv units and max-pools from `cfg`, global average pooling, one linear
+    layer (as OpenLTH's `cifar_vgg`)"""
     def __init__(self, cfg=VGG16, n_in:int=3, n_out:int=10, act_cls=nn.ReLU):
         super().__init__()
         layers, ni = [], n_in
@@ -92,8 +98,11 @@ class VGG(nn.Module):
         self.pool,self.fc = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten()), nn.Linear(ni, n_out)
     def forward(self, x): return self.fc(self.pool(self.features(x)))
 
-def vgg16_bn(n_in=3, n_out=10, **kwargs): "VGG-16 with BatchNorm, CIFAR variant"; return VGG(VGG16, n_in, n_out, **kwargs)
-VGG_CFGS = {'vgg11': VGG11, 'vgg13': VGG13, 'vgg16': VGG16, 'vgg19': VGG19}   # Simonyan & Zisserman's A, B, D, E, with BatchNorm
+def vgg16_bn(n_in=3, n_out=10, **kwargs):
+    "VGG-16 with BatchNorm, CIFAR variant"
+    return VGG(VGG16, n_in, n_out, **kwargs)
+# Simonyan & Zisserman's A, B, D, E, with BatchNorm
+VGG_CFGS = {'vgg11': VGG11, 'vgg13': VGG13, 'vgg16': VGG16, 'vgg19': VGG19}
 
 # %% ../nbs/01_models.ipynb #e1727be5
 class DepthwiseSeparable(nn.Module):
@@ -120,7 +129,8 @@ class MobileNet(nn.Module):
 
 # %% ../nbs/01_models.ipynb #b60e3054
 class LeNet(nn.Sequential):
-    "Fully connected net on flattened images: `sizes` hidden units with activations, then `n_out` logits (LeNet-300-100 by default)"
+    """Fully connected net on flattened images: `sizes` hidden units with activations, then `n_out` logits
+    (LeNet-300-100 by default)"""
     def __init__(self, n_in:int=1, n_out:int=10, sizes=(300, 100), img_size:int=28, act_cls=nn.ReLU):
         layers, ni = [nn.Flatten()], n_in*img_size*img_size
         for nf in sizes:
@@ -138,24 +148,29 @@ class ConvNet(nn.Module):
             ni = nf
         self.features = nn.Sequential(*layers)
         n_flat = ni * (img_size // 2**n_pairs)**2
-        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(n_flat, 256), act_cls(), nn.Linear(256, 256), act_cls(), nn.Linear(256, n_out))
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(n_flat, 256), act_cls(), nn.Linear(256, 256),
+                                        act_cls(), nn.Linear(256, n_out))
     def forward(self, x): return self.classifier(self.features(x))
 
 # %% ../nbs/01_models.ipynb #03c9a9b9
 CIFAR_DEPTHS = (8, 14, 20, 26, 32, 38, 44, 56, 110)
 
 MODELS = {
-    **{f'resnet{d}': partial(resnet_cifar, d) for d in CIFAR_DEPTHS},   # He et al.'s 6n+2 family (Elastic LTH moves tickets within it)
+    # He et al.'s 6n+2 family (Elastic LTH moves tickets within it)
+    **{f'resnet{d}': partial(resnet_cifar, d) for d in CIFAR_DEPTHS},
     'resnet18': resnet18_cifar, 'resnet34': resnet34_cifar,
     **{k: partial(VGG, cfg) for k,cfg in VGG_CFGS.items()}, 'mobilenet': MobileNet, 'lenet300': LeNet,
-    'conv2': lambda **kw: ConvNet(1, **kw), 'conv4': lambda **kw: ConvNet(2, **kw), 'conv6': lambda **kw: ConvNet(3, **kw),
+    'conv2': lambda **kw: ConvNet(1, **kw), 'conv4': lambda **kw: ConvNet(2, **kw),
+    'conv6': lambda **kw: ConvNet(3, **kw),
 }
 
 def _first_conv_to(m, n_in):
     for name,c in m.named_modules():
         if isinstance(c, nn.Conv2d):
             parent = m.get_submodule(name.rpartition('.')[0]) if '.' in name else m
-            setattr(parent, name.rpartition('.')[2], nn.Conv2d(n_in, c.out_channels, c.kernel_size, c.stride, c.padding, c.dilation, c.groups, c.bias is not None))
+            setattr(parent, name.rpartition('.')[2],
+                    nn.Conv2d(n_in, c.out_channels, c.kernel_size, c.stride, c.padding, c.dilation, c.groups,
+                              c.bias is not None))
             return m
     raise ValueError("`n_in`: the model has no Conv2d whose input channels could be changed")
 
@@ -179,7 +194,7 @@ def get_model(name:str,       # A key of `MODELS`, or a torchvision classificati
               n_in:int=3,     # Input channels
               n_out:int=10,   # Number of classes
               seed:int=None,  # Seed of the initialisation (None: torch's current random state)
-              **kwargs,       # Passed to the constructor (e.g. `act_cls` as a class or a name, `shortcut`, `width`, `img_size`)
+              **kwargs,       # Passed to the constructor (`act_cls`, class or name; `shortcut`, `width`, `img_size`)
              )->nn.Module:
     "Build a randomly initialised model by name"
     if seed is not None:

@@ -35,7 +35,7 @@ def rank_world()->tuple:
     import torch.distributed as dist
     return (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
 
-# %% ../nbs/00b_runs.ipynb #15d3e77b
+# %% ../nbs/00b_runs.ipynb #ff3f6ae2
 class RunLocked(RuntimeError): "Another live process holds the run folder"
 
 def jsonable(obj):
@@ -44,7 +44,8 @@ def jsonable(obj):
 
 def config_diff(old:dict, new:dict)->list:
     "One line per key whose value differs: `key: <old> there, <new> here`"
-    return [f'{k}: {old.get(k)!r} there, {new.get(k)!r} here' for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    return [f'{k}: {old.get(k)!r} there, {new.get(k)!r} here' for k in sorted(set(old) | set(new))
+            if old.get(k) != new.get(k)]
 
 def same_config(old:dict, new:dict, what:str='run')->dict:
     "The default rule: a folder's config may not change"
@@ -53,7 +54,7 @@ def same_config(old:dict, new:dict, what:str='run')->dict:
                               "delete that folder")
     return new
 
-# %% ../nbs/00b_runs.ipynb #1794bfcc
+# %% ../nbs/00b_runs.ipynb #de9cfa7f
 def _alive(pid:int)->bool:
     try: os.kill(pid, 0)
     except ProcessLookupError: return False
@@ -70,9 +71,11 @@ def _stale(h:dict, lock:Path)->bool:
     return h.get('host') == socket.gethostname() and not _alive(h.get('pid', -1))
 
 def acquire_lock(folder:Path)->Path:
-    "Create `folder/.lock` for this process, clearing a stale one; `RunLocked` naming the holder if a live process has it"
+    """Create `folder/.lock` for this process, clearing a stale one; `RunLocked` naming the holder if a live process
+    has it"""
     lock = folder/'.lock'
-    me = dict(pid=os.getpid(), host=socket.gethostname(), started=time.strftime('%Y-%m-%d %H:%M:%S'), cmd=' '.join(sys.argv)[:300])
+    me = dict(pid=os.getpid(), host=socket.gethostname(), started=time.strftime('%Y-%m-%d %H:%M:%S'),
+              cmd=' '.join(sys.argv)[:300])
     for _ in range(3):
         try: fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         except FileExistsError:
@@ -82,13 +85,14 @@ def acquire_lock(folder:Path)->Path:
             if _stale(h, lock):
                 lock.unlink(missing_ok=True)
                 continue
-            raise RunLocked(f"`path` {folder} is in use by process {h.get('pid')} on {h.get('host')}, started {h.get('started')} "
-                            f"({h.get('cmd', '?')}): wait for it to finish or stop it; a lock whose process has died is cleared by itself")
+            raise RunLocked(f"`path` {folder} is in use by process {h.get('pid')} on {h.get('host')}, started "
+                            f"{h.get('started')} ({h.get('cmd', '?')}): wait for it to finish or stop it; a lock whose "
+                            f"process has died is cleared by itself")
         with os.fdopen(fd, 'w') as f: f.write(json.dumps(me))
         return lock
     raise RunLocked(f"`path` {folder}: could not take its lock")
 
-# %% ../nbs/00b_runs.ipynb #63a4c1a3
+# %% ../nbs/00b_runs.ipynb #a75b87f5
 class Run:
     "A run folder (or, with `path=None`, the same in memory): config, lock, atomic files, log, finished steps"
     def __init__(self, path=None,          # The folder (None: keep everything in memory)
@@ -96,14 +100,16 @@ class Run:
                  merge=None,                # `merge(old, new)` -> the config to keep, or raise (default: `same_config`)
                  what:str='run',            # What the folder holds, for messages: 'draw', 'spend'...
                  verbose:bool=False,        # Print every log line too
-                 follower:bool=None):       # Read the folder, never write it (default: in a distributed job, every rank but 0)
+                 follower:bool=None):       # Read the folder, never write it (default: in a distributed job, rank > 0)
         self.path = None if path is None else Path(path)
         self.config, self.merge, self.what, self.verbose = jsonable(config or {}), merge, what, verbose
         self.follower = rank_world()[0] > 0 if follower is None else follower
         self.steps, self.mem, self.lock = {}, {}, None
 
     @property
-    def writes(self)->bool: "Whether this run writes its folder (it has one, and is not a follower)"; return self.path is not None and not self.follower
+    def writes(self)->bool:
+        "Whether this run writes its folder (it has one, and is not a follower)"
+        return self.path is not None and not self.follower
 
     def __enter__(self): self.open(); return self
     def __exit__(self, *exc): self.close()
@@ -115,11 +121,14 @@ class Run:
         if self.follower:
             self._load()
             return self
-        if self.path.exists() and not self.path.is_dir(): raise ValueError(f"`path` {self.path} is a file, not a "
-                                                                           "folder")
-        try: replace_atomic(self.path/'.probe', lambda tmp: tmp.write_text(''))   # a folder we cannot write fails here, not mid-run
-        except OSError as e: raise type(e)(f"`path` {self.path} cannot be written "
-                                           f"({str(e).split('(')[-1].split(')')[0]}): choose a folder you can write") from None
+        if self.path.exists() and not self.path.is_dir():
+            raise ValueError(f"`path` {self.path} is a file, not a folder")
+        try:
+            # a folder we cannot write fails here, not mid-run
+            replace_atomic(self.path/'.probe', lambda tmp: tmp.write_text(''))
+        except OSError as e:
+            why = str(e).split('(')[-1].split(')')[0]
+            raise type(e)(f"`path` {self.path} cannot be written ({why}): choose a folder you can write") from None
         (self.path/'.probe').unlink()
         self.lock = acquire_lock(self.path)
         try: self._load()
@@ -166,7 +175,7 @@ def finish(self:Run, step:str, **info):
     self.steps[step] = jsonable(info)
     if self.writes: files.write_json(self.path/'steps.json', {'steps': self.steps})
 
-# %% ../nbs/00b_runs.ipynb #17ecfd64
+# %% ../nbs/00b_runs.ipynb #c53be6cc
 @patch
 def has(self:Run, name:str)->bool:
     "Whether the file `name` exists"
@@ -205,7 +214,8 @@ def write_json(self:Run, name:str, obj):
 def save_fig(self:Run, name:str, fig):
     "Save a matplotlib figure as the PNG `name`, atomically, and close it"
     import matplotlib.pyplot as plt
-    if self.writes: replace_atomic(self.path/name, lambda tmp: fig.savefig(tmp, format='png', dpi=120, bbox_inches='tight'))
+    if self.writes:
+        replace_atomic(self.path/name, lambda tmp: fig.savefig(tmp, format='png', dpi=120, bbox_inches='tight'))
     plt.close(fig)
 
 @patch

@@ -20,7 +20,8 @@ from .io import load_tensors, read_table
 from .runs import Run, bar, config_diff
 from .data import reseed, check_seed
 from .callbacks import MaskCallback, SkipToIter, FiniteLossCallback, option_cbs, check_options
-from .draw import Ticket, DrawResult, score, state_copy, papers_sgd, check_fit, remaining_axis, options_config, OPTIONS
+from .draw import (Ticket, DrawResult, score, state_copy, papers_sgd, check_fit, remaining_axis,
+                                 options_config, OPTIONS)
 from .tweaks import (Tweak, TweakContext, TWEAKS, tweak_from_dict, Act, Skips, Smoothing, Distill,
                                    activation_sparsity, ACTIVATIONS)
 from .gradinit import Rescale
@@ -39,13 +40,19 @@ class Recipe:
         self.name, self.tweaks = name, tuple(sorted(tweaks, key=lambda t: t.order))
     def __repr__(self): return f"Recipe({self.name!r}" + ''.join(f', {t!r}' for t in self.tweaks) + ')'
     def __eq__(self, other): return isinstance(other, Recipe) and self.to_dict() == other.to_dict()
-    def to_dict(self)->dict: "The recipe as JSON-able data"; return {'name': self.name, 'tweaks': [t.to_dict() for t in self.tweaks]}
+    def to_dict(self)->dict:
+        "The recipe as JSON-able data"
+        return {'name': self.name, 'tweaks': [t.to_dict() for t in self.tweaks]}
     @classmethod
-    def from_dict(cls, d:dict)->'Recipe': "The recipe whose `to_dict()` is `d`"; return cls(d['name'], *[tweak_from_dict(t) for t in d.get('tweaks', [])])
-    def get(self, kind:type): "The tweak of class `kind`, or None"; return next((t for t in self.tweaks if isinstance(t, kind)), None)
+    def from_dict(cls, d:dict)->'Recipe':
+        "The recipe whose `to_dict()` is `d`"
+        return cls(d['name'], *[tweak_from_dict(t) for t in d.get('tweaks', [])])
+    def get(self, kind:type):
+        "The tweak of class `kind`, or None"
+        return next((t for t in self.tweaks if isinstance(t, kind)), None)
 
     def with_(self, name:str=None, **settings)->'Recipe':
-        "A copy with `settings` changed (a setting of a tweak the recipe lacks adds that tweak), renamed to `name` if given"
+        "A copy with `settings` changed (a setting of a tweak the recipe lacks adds the tweak), renamed to `name`"
         owners = {f.name: cls for cls in TWEAKS.values() for f in dataclasses.fields(cls)}
         bad = [k for k in settings if k not in owners]
         if bad: raise ValueError(f"{bad} are not settings of any tweak: the settings are {list(owners)}")
@@ -64,9 +71,11 @@ class Recipe:
 RECIPES = {r.name: r for r in [
     Recipe('vanilla'),
     Recipe('AT', Act('swish'), Skips('jump')),                                  # §4.2: skip connections + Swish
-    Recipe('TRT', Smoothing(0.1, 'others'), Rescale(180)),                      # §4.3: re-scaled init + naive soft labels
+    # §4.3: re-scaled init + naive soft labels
+    Recipe('TRT', Smoothing(0.1, 'others'), Rescale(180)),
     Recipe('AT+TRT', Act('swish'), Skips('jump'), Smoothing(0.1, 'others'), Rescale(180)),   # §4.4
-    Recipe('TRT-KD', Distill(5., 0.9), Rescale(180)),                           # Figure 9: KD in place of naive smoothing
+    # Figure 9: KD in place of naive smoothing
+    Recipe('TRT-KD', Distill(5., 0.9), Rescale(180)),
     Recipe('AT+TRT-KD', Act('swish'), Skips('jump'), Distill(5., 0.9), Rescale(180)),
     # one tweak at a time (Figure 1)
     Recipe('swish', Act('swish')), Recipe('mish', Act('mish')), Recipe('skips', Skips('jump')),
@@ -81,7 +90,7 @@ def get_recipe(recipe)->Recipe:
     raise ValueError(f"`recipe` must be one of {list(RECIPES)}, a dict from `Recipe.to_dict`, or a `Recipe`, got "
                      f"{recipe!r}")
 
-# %% ../nbs/07_spend.ipynb #11f0226f
+# %% ../nbs/07_spend.ipynb #673fec1a
 @dataclasses.dataclass(frozen=True)
 class Preset:
     "The training and pruning settings of a paper's code, for `Learner.draw` and `spend_draw`"
@@ -98,28 +107,36 @@ class Preset:
     source: str = ''               # Where the values come from
 
     def draw_kwargs(self, rewind:bool=False)->dict:
-        "Arguments of `Learner.draw` (with the learner made with `opt_func=papers_sgd`); `rewind`: to `rewind_pct` instead of the init"
-        return dict(n_epoch=self.n_epoch, lr=self.lr, fit='fit_step', fit_kwargs=dict(milestones=list(self.milestones), wd=self.wd),
-                    rate=self.rate, prunable_kwargs=dict(kinds=list(self.kinds)), **({'rewind_pct': self.rewind_pct} if rewind else {}))
+        "Arguments of `Learner.draw` (learner made with `opt_func=papers_sgd`); `rewind`: to `rewind_pct`"
+        fkw = dict(milestones=list(self.milestones), wd=self.wd)
+        return dict(n_epoch=self.n_epoch, lr=self.lr, fit='fit_step', fit_kwargs=fkw, rate=self.rate,
+                    prunable_kwargs=dict(kinds=list(self.kinds)), **({'rewind_pct': self.rewind_pct} if rewind else {}))
 
-    def spend_kwargs(self)->dict: "Arguments of `spend_draw`"; return dict(opt_func=papers_sgd, gradinit_budget=self.gradinit_budget)
+    def spend_kwargs(self)->dict:
+        "Arguments of `spend_draw`"
+        return dict(opt_func=papers_sgd, gradinit_budget=self.gradinit_budget)
 
 PRESETS = {p.name: p for p in [
     Preset('spending', 182, 0.1, (90, 135), 2e-4, 128, 0.2, ('conv',), None, 0.18,
-           'VITA-Group/ToST train_ticket.py: --epochs 182 --lr 0.1 --schedule 90 135 --weight-decay 2e-4 --train-batch 128; conv weights pruned'),
+           'VITA-Group/ToST train_ticket.py: --epochs 182 --lr 0.1 --schedule 90 135 --weight-decay 2e-4 '
+           '--train-batch 128; conv weights pruned'),
     Preset('openlth', 160, 0.1, (80, 120), 1e-4, 128, 0.2, ('conv', 'linear'), None, 0.18,
-           "OpenLTH cifar_resnet_20 default_hparams: 160ep, milestones 80ep,120ep, lr 0.1, weight_decay 1e-4, batch 128, sparse_global 0.2"),
+           "OpenLTH cifar_resnet_20 default_hparams: 160ep, milestones 80ep,120ep, lr 0.1, weight_decay 1e-4, "
+           "batch 128, sparse_global 0.2"),
 ]}
 
 # %% ../nbs/07_spend.ipynb #d6c2819d
 def check_budget(b):
     "Refuse a re-scaling budget outside (0, 1] (None: no cap)"
-    if b is not None and (isinstance(b, bool) or not isinstance(b, (int, float)) or not 0 < b <= 1): raise ValueError(f"`gradinit_budget` must be a share in (0, 1] or None, got {b!r}")
+    if b is not None and (isinstance(b, bool) or not isinstance(b, (int, float)) or not 0 < b <= 1):
+        raise ValueError(f"`gradinit_budget` must be a share in (0, 1] or None, got {b!r}")
 
-def tweaked_model(ticket:Ticket, dls, recipe:Recipe, teacher:nn.Module=None, seed:int=0, gradinit_budget:float=0.03, n_epoch:int=10)->tuple:
-    "(model, context, seconds of re-scaling): a fresh model with the ticket loaded, then every tweak's model and init hooks"
+def tweaked_model(ticket:Ticket, dls, recipe:Recipe, teacher:nn.Module=None, seed:int=0, gradinit_budget:float=0.03,
+                  n_epoch:int=10)->tuple:
+    "(model, context, seconds of re-scaling): a fresh model with the ticket, then the tweaks' model and init hooks"
     ctx = TweakContext(masks=ticket.masks, dls=dls, teacher=teacher, seed=seed, gradinit_budget=gradinit_budget,
-                       run_steps=n_epoch*len(dls.train) - ticket.meta.get('rewind_iter', 0), arch=ticket.meta.get('arch', 'this model'))
+                       run_steps=n_epoch*len(dls.train) - ticket.meta.get('rewind_iter', 0),
+                       arch=ticket.meta.get('arch', 'this model'))
     reseed(seed, dls)   # first: the new tensors of the tweaks (the jumps) are drawn from the seeded generator too
     model = ticket.apply(ticket.build_model())
     recipe.check(model, ctx)
@@ -134,13 +151,13 @@ def spend(ticket:Ticket, dls, recipe='vanilla',
           teacher:nn.Module=None,    # The dense model (needed by recipes that distil)
           opt_func=None,             # Optimizer (default: fastai's Adam; the papers' SGD is `papers_sgd`)
           seed:int=0,                # Seeds the shuffling and the GradInit batches
-          gradinit_budget:float=0.03, # Share of the training run that re-scaling may cost: caps the recipe's iterations (`n_iter_for`); None: no cap
+          gradinit_budget:float=0.03, # Share of the run re-scaling may cost (`n_iter_for`); None: no cap
           cbs=None,                  # More callbacks for the fit
           quiet:bool=False,          # No progress bar or epoch table
           precision:str='fp32', channels_last:bool=False, compile:bool=False,   # Training options (see `option_cbs`)
           **settings,                # Tweak settings that change `recipe`'s, e.g. `act='mish', smoothing=0.2`
-         )->tuple:                   # (the trained `Learner`, its scores); `learn.act_zeros` has the zeros after each activation
-    "Retrain `ticket` on `dls` with the tweaks of `recipe`: exact mask, schedule replayed from the ticket's rewind point"
+         )->tuple:                   # (the trained `Learner`, its scores); `learn.act_zeros`: zeros after activations
+    "Retrain `ticket` on `dls` with the tweaks of `recipe`: exact mask, schedule replayed from its rewind point"
     r = get_recipe(recipe)
     if settings:
         try: r = r.with_('custom', **settings)
@@ -163,14 +180,17 @@ def spend(ticket:Ticket, dls, recipe='vanilla',
     has_acts = any(isinstance(m, tuple(set(ACTIVATIONS.values()))) for m in model.modules())
     learn.act_zeros = activation_sparsity(model, dls.valid, n_batches=4) if has_acts else None
     if learn.act_zeros is not None: scores['act_zeros'] = float(learn.act_zeros.zeros.mean())
-    scores.update(gradinit_iters=ctx.info.get('gradinit_iters', 0), gradinit_s=gi_s, train_s=t2 - t1)   # wall-clock: re-scaling next to the training it precedes
+    # wall-clock: re-scaling next to the training it precedes
+    scores.update(gradinit_iters=ctx.info.get('gradinit_iters', 0), gradinit_s=gi_s, train_s=t2 - t1)
     return learn, scores
 
 # %% ../nbs/07_spend.ipynb #5896035e
 class SpendResult:
-    "What `spend_draw` returns: `history` (one row per recipe, round and seed), `act_zeros` (per activation module), the folder `path`, the draw's `dense_acc`"
+    "What `spend_draw` returns: `history` (a row per recipe, round, seed), `act_zeros`, the `path`, the `dense_acc`"
     def __init__(self, history:pd.DataFrame, act_zeros:pd.DataFrame, path=None, dense_acc:float=None): store_attr()
-    def __repr__(self): return f"SpendResult({self.history.recipe.nunique()} recipes, {self.history['round'].nunique()} rounds, {self.history.seed.nunique()} seeds)"
+    def __repr__(self):
+        h = self.history
+        return f"SpendResult({h.recipe.nunique()} recipes, {h['round'].nunique()} rounds, {h.seed.nunique()} seeds)"
     @classmethod
     def load(cls, path)->'SpendResult':
         "Read the results in the `spend/` folder `path`"
@@ -178,18 +198,22 @@ class SpendResult:
         if not (path/'history.csv').exists(): raise ValueError(f"`path` {path} holds no spend results (history.csv "
                                                                "is missing)")
         acts = path/'act_zeros.csv'
-        return cls(read_table(path/'history.csv'), read_table(acts) if acts.exists() else pd.DataFrame(), path, _dense_acc(path.parent))
+        return cls(read_table(path/'history.csv'), read_table(acts) if acts.exists() else pd.DataFrame(), path,
+                   _dense_acc(path.parent))
     def summary(self, metric:str='test_acc')->pd.DataFrame:
         "Mean, standard deviation and count over seeds of `metric`, per round (rows) and recipe (columns)"
         recipes = list(dict.fromkeys(self.history.recipe))
-        g = self.history.groupby(['round', 'sparsity', 'recipe'])[metric].agg(['mean', 'std', 'count']).unstack('recipe')
+        g = self.history.groupby(['round', 'sparsity', 'recipe'])[metric].agg(['mean', 'std', 'count'])
+        g = g.unstack('recipe')
         return g.reindex(columns=pd.MultiIndex.from_product([['mean', 'std', 'count'], recipes]))
     def act_table(self, by:str='stage')->pd.DataFrame:
-        "Mean share of exact zeros after the activations, per `by` ('stage' or 'module') in forward order (rows) and recipe (columns)"
+        "Mean share of exact zeros after the activations per `by` ('stage' or 'module', in forward order) and recipe"
         if by not in ('stage', 'module'): raise ValueError(f"`by` must be 'stage' or 'module', got {by!r}")
         a = self.act_zeros.assign(stage=self.act_zeros.module.map(stage_of))
-        return a.groupby([by, 'recipe'], sort=False).zeros.mean().unstack('recipe').reindex(columns=list(dict.fromkeys(a.recipe)))
-    def plot(self, ax=None, metric:str='test_acc'): return plot_spend(self.history, ax=ax, metric=metric, dense_acc=self.dense_acc)
+        t = a.groupby([by, 'recipe'], sort=False).zeros.mean().unstack('recipe')
+        return t.reindex(columns=list(dict.fromkeys(a.recipe)))
+    def plot(self, ax=None, metric:str='test_acc'):
+        return plot_spend(self.history, ax=ax, metric=metric, dense_acc=self.dense_acc)
 
 def stage_of(module:str)->str:
     "The stage an activation module belongs to: `stages.1.0.act2` -> `stages.1`, `stem.2` -> `stem`"
@@ -203,7 +227,7 @@ def _dense_acc(draw_path):
     return float(h.test_acc[h['round'] == 0].iloc[0]) if (h['round'] == 0).any() else None
 
 def plot_spend(history:pd.DataFrame, ax=None, metric:str='test_acc', dense_acc:float=None):
-    "`metric` against the fraction of weights remaining, one curve per recipe: mean over seeds, bars of one standard deviation"
+    "`metric` against the weights remaining, a curve per recipe: mean over seeds, bars of one standard deviation"
     import matplotlib.pyplot as plt
     if ax is None: _,ax = plt.subplots(figsize=(6, 4))
     for name,h in history.groupby('recipe', sort=False):
@@ -216,12 +240,15 @@ def plot_spend(history:pd.DataFrame, ax=None, metric:str='test_acc', dense_acc:f
     return ax
 
 # %% ../nbs/07_spend.ipynb #025e4fdd
-def _name(f): return 'Adam (fastai default)' if f is None else 'papers_sgd' if f is papers_sgd else getattr(f, '__name__', repr(f))
+def _name(f):
+    if f is None: return 'Adam (fastai default)'
+    return 'papers_sgd' if f is papers_sgd else getattr(f, '__name__', repr(f))
 
 def distinct_ints(name:str, xs, allowed=None)->list:
-    "`xs` as a list of distinct ints >= 0 (from `allowed` if given), or an error naming `name`: a repeated seed would fake a spread"
+    "`xs` as distinct ints >= 0 (from `allowed`), or an error naming `name`: a repeated seed would fake a spread"
     xs = [xs] if isinstance(xs, int) else list(xs)
-    if not xs or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in xs): raise ValueError(f"`{name}` must be a non-empty list of ints >= 0, got {xs!r}")
+    if not xs or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in xs):
+        raise ValueError(f"`{name}` must be a non-empty list of ints >= 0, got {xs!r}")
     if len(set(xs)) != len(xs): raise ValueError(f"`{name}` repeats a value ({xs}): each counts once, a repeat would "
                                                  "only fake a spread")
     if allowed is not None and any(x not in allowed for x in xs): raise ValueError(f"`{name}` must be among "
@@ -239,24 +266,29 @@ def _teacher(res:DrawResult, dls, teacher, rs):
         teacher = t0.build_model()
         teacher.load_state_dict(load_tensors(res.path/'dense.safetensors')[0])
     with torch.no_grad(): n_t = teacher.eval()(dls.valid.one_batch()[0][:2]).shape[-1]
-    if n_t != t0.meta.get('n_out', dls.c): raise ValueError(f"`teacher` gives {n_t} classes but the tickets' model "
-                                                            f"{t0.meta.get('n_out', dls.c)}: distil from a model of the same task")
+    n_out = t0.meta.get('n_out', dls.c)
+    if n_t != n_out:
+        raise ValueError(f"`teacher` gives {n_t} classes but the tickets' model {n_out}: "
+                         f"distil from a model of this task")
     return teacher
 
 def _merge_spend(old:dict, new:dict)->dict:
     "A spend folder's rule: the same training settings; a recipe name keeps its tweaks; new recipes may join"
     diff = config_diff(old['training'], new['training'])
-    diff += [f"recipe {n!r}: {old['recipes'][n]} there, {d} here" for n,d in new['recipes'].items() if n in old['recipes'] and old['recipes'][n] != d]
+    diff += [f"recipe {n!r}: {old['recipes'][n]} there, {d} here" for n,d in new['recipes'].items()
+             if n in old['recipes'] and old['recipes'][n] != d]
     if diff: raise ValueError(f"holds spends with other settings ({'; '.join(diff)}): use another `path`, or delete "
                               "that folder")
     return {**new, 'recipes': {**old['recipes'], **new['recipes']}}
 
-# %% ../nbs/07_spend.ipynb #53c8b549
-def _spend_spec(res, dls, recipes, rounds, seeds, n_epoch, lr, fit, fit_kwargs, opt_func, teacher, gradinit_iters, gradinit_budget, options):
+# %% ../nbs/07_spend.ipynb #c54b0efe
+def _spend_spec(res, dls, recipes, rounds, seeds, n_epoch, lr, fit, fit_kwargs, opt_func, teacher, gradinit_iters,
+                gradinit_budget, options):
     "Check every argument of `spend_draw` before anything is trained or written; the spend's settings"
     if not isinstance(res, DrawResult): res = DrawResult.load(res)
     cfg = res.config or {}
-    options = {**options_config(cfg, True), **{k: v for k,v in options.items() if v is not None}}   # the draw's, unless given
+    given = {k: v for k,v in options.items() if v is not None}
+    options = {**options_config(cfg, True), **given}   # the draw's, unless given
     check_options(**options, device=dls.device)
     rs = [get_recipe(r) for r in ([recipes] if isinstance(recipes, (str, dict, Recipe)) else list(recipes))]
     names = [r.name for r in rs]
@@ -272,29 +304,36 @@ def _spend_spec(res, dls, recipes, rounds, seeds, n_epoch, lr, fit, fit_kwargs, 
     check_fit(fit, n_epoch, lr, fit_kwargs)
     if opt_func is None and fit == 'fit_step': opt_func = papers_sgd
     t0 = res.tickets[0]
-    for r in rs: r.check(t0.build_model(), TweakContext(arch=t0.meta.get('arch', 'this model'), teacher=nn.Identity()))   # the teacher: below
+    # the teacher: below
+    for r in rs: r.check(t0.build_model(), TweakContext(arch=t0.meta.get('arch', 'this model'), teacher=nn.Identity()))
     teacher = _teacher(res, dls, teacher, rs)
-    training = dict(n_epoch=n_epoch, lr=lr, fit=fit, fit_kwargs=fit_kwargs, opt_func=_name(opt_func), gradinit_budget=gradinit_budget,
+    training = dict(n_epoch=n_epoch, lr=lr, fit=fit, fit_kwargs=fit_kwargs, opt_func=_name(opt_func),
+                    gradinit_budget=gradinit_budget,
                     **options_config(options))
-    return SimpleNamespace(res=res, rs=rs, rounds=rounds, seeds=seeds, n_epoch=n_epoch, lr=lr, fit=fit, fit_kwargs=fit_kwargs, opt_func=opt_func,
+    return SimpleNamespace(res=res, rs=rs, rounds=rounds, seeds=seeds, n_epoch=n_epoch, lr=lr, fit=fit,
+                           fit_kwargs=fit_kwargs, opt_func=opt_func,
                            teacher=teacher, budget=gradinit_budget, have=have, options=options,
                            config=dict(job='spend', training=training, recipes={r.name: r.to_dict() for r in rs}))
 
 def _spend_step(run:Run, s, dls, rnd:int, seed:int, r:Recipe, save_models:bool):
-    "Spend round `rnd` with recipe `r` and seed `seed`, unless done: train, save the model, commit the row and the activation zeros"
+    "Spend round `rnd` with recipe `r` and seed `seed`, unless done: train, save the model, commit the row and zeros"
     step = f'{r.name}/round_{rnd:02d}/seed_{seed}'
     if run.done(step): return
     t = s.have[rnd]
-    learn, sc = spend(t, dls, r, s.n_epoch, s.lr, s.fit, s.fit_kwargs, teacher=s.teacher if r.get(Distill) else None, opt_func=s.opt_func,
+    learn, sc = spend(t, dls, r, s.n_epoch, s.lr, s.fit, s.fit_kwargs, teacher=s.teacher if r.get(Distill) else None,
+                      opt_func=s.opt_func,
                       seed=seed + rnd, gradinit_budget=s.budget, quiet=True, **s.options)
     row = dict(recipe=r.name, round=rnd, seed=seed, sparsity=t.sparsity, **sc)
-    acts = [] if learn.act_zeros is None else [dict(recipe=r.name, round=rnd, seed=seed, **a) for a in learn.act_zeros.to_dict('records')]
+    acts = [] if learn.act_zeros is None else [dict(recipe=r.name, round=rnd, seed=seed, **a)
+                                               for a in learn.act_zeros.to_dict('records')]
     if save_models:
-        run.save_tensors(f'models/{r.name}_round_{rnd:02d}_seed_{seed}.safetensors', state_copy(learn.model), {'recipe': r.to_dict(), 'round': rnd, 'seed': seed, 'scores': sc})
+        run.save_tensors(f'models/{r.name}_round_{rnd:02d}_seed_{seed}.safetensors', state_copy(learn.model),
+                         {'recipe': r.to_dict(), 'round': rnd, 'seed': seed, 'scores': sc})
     run.finish(step, row=row, acts=acts)
     run.write_table('act_zeros.csv', pd.DataFrame([a for v in run.finished().values() for a in v['acts']]))
     run.write_table('history.csv', pd.DataFrame([v['row'] for v in run.finished().values()]))
-    gi = f", re-scaling ({sc['gradinit_iters']} iteration(s)) {sc['gradinit_s']:.1f} s for {sc['train_s']:.1f} s of training" if r.get(Rescale) else ''
+    gi = (f", re-scaling ({sc['gradinit_iters']} iteration(s)) {sc['gradinit_s']:.1f} s "
+          f"for {sc['train_s']:.1f} s of training" if r.get(Rescale) else '')
     run.log(f"spent round {rnd} (sparsity {t.sparsity:.4f}) with {r.name}, seed {seed}: test_acc "
             f"{sc['test_acc']:.4f}{gi}")
 
@@ -303,18 +342,19 @@ def spend_draw(res,                     # A `DrawResult`, or the run folder of a
                recipes=('vanilla', 'AT+TRT'), # Names in `RECIPES`, dicts from `Recipe.to_dict`, or `Recipe`s
                rounds:list=None,        # Rounds to spend (default: every pruned round, 1 on)
                seeds:list=None,         # Spending seeds: round r is spent with `seed + r` (default: the draw's seed)
-               n_epoch:int=None, lr:float=None, fit:str=None, fit_kwargs:dict=None,  # Training settings (default: the draw's)
+               n_epoch:int=None, lr:float=None, fit:str=None, fit_kwargs:dict=None,  # Training (default: the draw's)
                opt_func=None,           # Optimizer (default: fastai's Adam; the papers' SGD for 'fit_step')
                teacher:nn.Module=None,  # Teacher of the distilling recipes (default: the draw's `dense.safetensors`)
-               gradinit_iters:int=None, # Iterations of re-scaling, for the recipes that re-scale (default: the recipe's, 180)
-               gradinit_budget:float=0.03, # Share of each training run that re-scaling may cost: caps the iterations; None: no cap
-               path=None,               # Results folder (default: `spend/` in the draw's folder; in memory if the draw has none)
+               gradinit_iters:int=None, # Iterations of re-scaling, for recipes that re-scale (default: the recipe's)
+               gradinit_budget:float=0.03, # Share of each run re-scaling may cost: caps its iterations; None: no cap
+               path=None,               # Results folder (default: `spend/` in the draw's; or in memory)
                save_models:bool=True,   # Write the spent weights to `models/`
                verbose:bool=False,      # Print each line of the log too
-               precision:str=None, channels_last:bool=None, compile:bool=None,   # Training options (default: the draw's)
+               precision:str=None, channels_last:bool=None, compile:bool=None,   # Options (default: the draw's)
               )->SpendResult:
-    "Spend every ticket of a draw with each recipe, with the draw's settings; results, weights and a plot go to `spend/` beside the draw"
-    s = _spend_spec(res, dls, recipes, rounds, seeds, n_epoch, lr, fit, fit_kwargs, opt_func, teacher, gradinit_iters, gradinit_budget,
+    "Spend every ticket of a draw with each recipe, with the draw's settings: results, weights, plot in `spend/`"
+    s = _spend_spec(res, dls, recipes, rounds, seeds, n_epoch, lr, fit, fit_kwargs, opt_func, teacher, gradinit_iters,
+                    gradinit_budget,
                     dict(precision=precision, channels_last=channels_last, compile=compile))
     res = s.res
     path = Path(path) if path is not None else res.path/'spend' if res.path is not None else None
@@ -324,7 +364,8 @@ def spend_draw(res,                     # A `DrawResult`, or the run folder of a
         want = {(r.name, rnd, seed) for rnd,seed,r in todo}
         done = [v for v in run.finished().values() if (v['row']['recipe'], v['row']['round'], v['row']['seed']) in want]
         dense = _dense_acc(res.path) if res.path is not None else float(res.history.test_acc.iloc[0])
-        out = SpendResult(pd.DataFrame([v['row'] for v in done]), pd.DataFrame([a for v in done for a in v['acts']]), path, dense)
+        out = SpendResult(pd.DataFrame([v['row'] for v in done]), pd.DataFrame([a for v in done for a in v['acts']]),
+                          path, dense)
         if run.path is not None:
             m = res.tickets[0].meta
             ax = out.plot()

@@ -19,7 +19,7 @@ from .masks import prunable, full_masks, sparsity
 from .callbacks import MaskCallback, SkipToIter, FiniteLossCallback, state_copy
 from .draw import Ticket, evaluate, eval_dls, check_fit
 
-# %% ../nbs/09_stability.ipynb #75560297
+# %% ../nbs/09_stability.ipynb #f1510a63
 def _state(x)->dict: return state_copy(x) if isinstance(x, nn.Module) else x
 
 def check_same_shapes(a:dict, b:dict, names=('a', 'b')):
@@ -38,24 +38,28 @@ def check_masks(masks:dict, state:dict):
     "Refuse masks that name a tensor the state lacks or have another shape"
     for k,m in (masks or {}).items():
         if k not in state or state[k].shape != m.shape:
-            raise ValueError(f"`masks` do not fit these states: {k!r} is " + ('not a tensor of the states' if k not in state else f'{tuple(m.shape)} in the masks'))
+            where = 'not a tensor of the states' if k not in state else f'{tuple(m.shape)} in the masks'
+            raise ValueError(f"`masks` do not fit these states: {k!r} is {where}")
 
 def interpolate(a, b, alpha:float, masks:dict=None)->dict:
     "The state `(1-alpha)·a + alpha·b` of two states (or models) of one architecture; masked weights exactly 0"
     a, b = _state(a), _state(b)
     check_same_shapes(a, b)
     check_masks(masks, a)
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1: raise ValueError(f"`alpha` must be in [0, 1], got {alpha!r}")
-    out = {k: torch.lerp(v.float(), b[k].to(v.device).float(), float(alpha)).to(v.dtype) if v.is_floating_point() else v.clone() for k,v in a.items()}
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
+        raise ValueError(f"`alpha` must be in [0, 1], got {alpha!r}")
+    out = {k: torch.lerp(v.float(), b[k].to(v.device).float(), float(alpha)).to(v.dtype)
+           if v.is_floating_point() else v.clone() for k,v in a.items()}
     for k,m in (masks or {}).items(): out[k] = out[k]*m.to(out[k].device, out[k].dtype)
     return out
 
-# %% ../nbs/09_stability.ipynb #2e55c238
+# %% ../nbs/09_stability.ipynb #de8b3339
 BN_MODES = ('reestimate', 'interpolate', 'both')
 
 @torch.no_grad()
 def reestimate_bn(model:nn.Module, batches)->nn.Module:
-    "Reset every BatchNorm's running statistics and re-estimate them on `batches`: a cumulative average, train mode, no gradient"
+    """Reset every BatchNorm's running statistics and re-estimate them on `batches`: a cumulative average, train mode,
+    no gradient"""
     bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not bns: return model
     momenta, was = [m.momentum for m in bns], model.training
@@ -71,7 +75,8 @@ def reestimate_bn(model:nn.Module, batches)->nn.Module:
     return model
 
 def eval_batches(dls, n_train:int=None, bn_batches:int=4)->dict:
-    "Fixed batches to measure on: `train` (the first `n_train` training examples, in order, unaugmented), `test`, and `bn`"
+    """Fixed batches to measure on: `train` (the first `n_train` training examples, in order, unaugmented), `test`, and
+    `bn`"""
     parts = eval_dls(dls)
     test = parts.get('test', parts['valid'])
     n_train = n_train or sum(len(y) for _,y in test)
@@ -82,7 +87,7 @@ def eval_batches(dls, n_train:int=None, bn_batches:int=4)->dict:
         seen += len(train[-1][1])
     return {'train': train, 'test': list(test), 'bn': train[:bn_batches]}
 
-# %% ../nbs/09_stability.ipynb #2abd8944
+# %% ../nbs/09_stability.ipynb #ee769baf
 def _check_barrier_args(n, bn, model):
     if isinstance(n, bool) or not isinstance(n, int) or n < 2: raise ValueError("`n` (points along the path) must "
                                                                                 f"be an int >= 2, got {n!r}")
@@ -91,13 +96,13 @@ def _check_barrier_args(n, bn, model):
 
 def barrier(a, b,                   # Two states (or models) of one architecture
             dls,                    # Data: the error is measured on a subset of its training set and on its test set
-            model:nn.Module=None,   # A model of that architecture to evaluate in (default: a copy of `a` when it is a model)
+            model:nn.Module=None,   # A model of that architecture to evaluate in (default: a copy of `a`, if a model)
             n:int=11,               # Points along the path, α = 0 ... 1
             masks:dict=None,        # Masks kept exact along the path
             bn:str='reestimate',    # BatchNorm statistics: 'reestimate' at each point, 'interpolate' them, or 'both'
             n_train:int=None,       # Training examples for the train error (default: as many as the test set has)
             bn_batches:int=4,       # Training batches the statistics are re-estimated on
-            batches:dict=None,      # Ready-made `eval_batches(dls, n_train, bn_batches)` (to reuse them over many barriers)
+            batches:dict=None,      # Ready-made `eval_batches(dls, n_train, bn_batches)`, to reuse over many barriers
            )->pd.DataFrame:         # One row per (bn, part, α): loss and error; `.attrs['barrier']`: the barriers
     "Loss and error along the line between `a` and `b`, on train and test, and the error barrier of each"
     model = copy.deepcopy(model if model is not None else a if isinstance(a, nn.Module) else None)
@@ -123,9 +128,10 @@ def barrier_height(curve:pd.DataFrame)->float:
     e = curve.sort_values('alpha').error.values
     return float(e.max() - (e[0] + e[-1])/2)
 
-# %% ../nbs/09_stability.ipynb #f5113cfb
+# %% ../nbs/09_stability.ipynb #ca54b4a3
 def barrier_cost(model:nn.Module, dls, n:int=11, **kwargs)->dict:
-    "Seconds of a barrier between `model` and a perturbed copy, seconds of one training epoch of `model`, and their ratio"
+    """Seconds of a barrier between `model` and a perturbed copy, seconds of one training epoch of `model`, and their
+    ratio"""
     from lottery_fastai.bench import StepTimer
     other = copy.deepcopy(model)
     with torch.no_grad():
@@ -139,9 +145,10 @@ def barrier_cost(model:nn.Module, dls, n:int=11, **kwargs)->dict:
     t_epoch = sum(timer.times)
     return dict(barrier_s=t_barrier, epoch_s=t_epoch, epochs_per_barrier=t_barrier/t_epoch, n=n)
 
-# %% ../nbs/09_stability.ipynb #5bb6df9b
+# %% ../nbs/09_stability.ipynb #724958f9
 class RecordStates(Callback):
-    "Record `state_copy(model)` at the start of each training iteration in `ks` into `self.states`; stop the fit after the last"
+    """Record `state_copy(model)` at the start of each training iteration in `ks` into `self.states`; stop the fit
+    after the last"""
     order = MaskCallback.order + 1
     def __init__(self, ks): self.ks, self.states = sorted(set(ks)), {}
     def before_batch(self):
@@ -158,7 +165,8 @@ def _check_ks(ks, total:int)->list:
 @patch
 def states_at(self:Learner, ks, n_epoch:int, lr:float=None, fit:str='fit_one_cycle', fit_kwargs:dict=None,
               masks:dict=None, seed:int=0, data_seed:int=None)->dict:
-    "`{k: state}` at the start of training iterations `ks` of one run from the model as it is, trained only as far as the last k"
+    """`{k: state}` at the start of training iterations `ks` of one run from the model as it is, trained only as far as
+    the last k"""
     ks = _check_ks(ks, n_epoch*len(self.dls.train))
     fkw = check_fit(fit, n_epoch, lr, fit_kwargs)
     rec = RecordStates(ks)
@@ -170,13 +178,15 @@ def states_at(self:Learner, ks, n_epoch:int, lr:float=None, fit:str='fit_one_cyc
 @patch
 def spawn(self:Learner, start:dict, k:int, n_epoch:int, lr:float=None, fit:str='fit_one_cycle', fit_kwargs:dict=None,
           masks:dict=None, seed:int=0, data_seed:int=None)->dict:
-    "Train a child from `start` (the state at iteration `k`) to the end of the schedule, with its own data order; its final state"
+    """Train a child from `start` (the state at iteration `k`) to the end of the schedule, with its own data order; its
+    final state"""
     masks = masks if masks is not None else full_masks(prunable(self.model))
     with self.no_bar(), self.no_logging():
-        self.retrain(Ticket(masks, start, {'rewind_iter': k}), n_epoch, lr, fit, fit_kwargs, seed=seed, data_seed=data_seed)
+        self.retrain(Ticket(masks, start, {'rewind_iter': k}), n_epoch, lr, fit, fit_kwargs, seed=seed,
+                     data_seed=data_seed)
     return state_copy(self.model)
 
-# %% ../nbs/09_stability.ipynb #fc773904
+# %% ../nbs/09_stability.ipynb #ec272632
 def _child_seeds(pair:int): return 10_000 + 2*pair, 10_001 + 2*pair
 
 def _pair(learn, run, label, k, start, masks, pair, s):
@@ -187,22 +197,25 @@ def _pair(learn, run, label, k, start, masks, pair, s):
     for c,ds in enumerate(_child_seeds(pair)):
         name = f'{step}/child_{c}.safetensors'
         if not run.done(name):
-            run.save_tensors(name, learn.spawn(start, k, s.n_epoch, s.lr, s.fit, s.fit_kwargs, masks=masks, seed=s.seed, data_seed=ds))
+            run.save_tensors(name, learn.spawn(start, k, s.n_epoch, s.lr, s.fit, s.fit_kwargs, masks=masks,
+                                               seed=s.seed, data_seed=ds))
             run.finish(name)
         children.append(run.load_tensors(name)[0])
-    curve = barrier(children[0], children[1], learn.dls, model=learn.model, n=s.n, masks=masks, bn=s.bn, batches=s.batches)
+    curve = barrier(children[0], children[1], learn.dls, model=learn.model, n=s.n, masks=masks, bn=s.bn,
+                    batches=s.batches)
     h = curve.attrs['barrier']
     ends = curve[(curve.part == 'test') & curve.alpha.isin([0., 1.])].error
-    row = dict(label=label, k=k, pair=pair, sparsity=sparsity(masks) if masks else 0., barrier_test=h[(s.bn_main, 'test')],
+    row = dict(label=label, k=k, pair=pair, sparsity=sparsity(masks) if masks else 0.,
+               barrier_test=h[(s.bn_main, 'test')],
                barrier_train=h[(s.bn_main, 'train')], error_test=float(ends.mean()))
     run.finish(step, row=row, curve=curve.to_dict('records'))
     run.log(f"{label}, k={k}, pair {pair}: test barrier {100*row['barrier_test']:.2f} points")
     return row
 
-# %% ../nbs/09_stability.ipynb #4a92bfc9
+# %% ../nbs/09_stability.ipynb #2716d464
 def stability(learn:Learner,          # The learner whose model, as it is, is the dense network's initialisation
               ks=(0,),                # Iterations k to spawn the dense pairs from
-              tickets:dict=None,      # `{label: Ticket}`: pairs spawned from each ticket's state and mask, at its rewind point
+              tickets:dict=None,      # `{label: Ticket}`: pairs spawned from each ticket's state and mask at its rewind
               pairs:int=2,            # Pairs of children per k and per ticket
               n_epoch:int=10, lr:float=None, fit:str='fit_one_cycle', fit_kwargs:dict=None,   # The training schedule
               seed:int=0,             # Seed of the parent run and of everything but the children's data order
@@ -210,8 +223,9 @@ def stability(learn:Learner,          # The learner whose model, as it is, is th
               bn:str='reestimate',    # BatchNorm statistics along the path (see `barrier`)
               path=None,              # Run folder (None: in memory)
               verbose:bool=False,
-             )->pd.DataFrame:         # One row per pair: label, k, sparsity, test and train barrier, the children's test error
-    "Instability of training from each k of `ks` (dense) and from each ticket: the error barrier between pairs of children"
+             )->pd.DataFrame:         # One row per pair: label, k, sparsity, test/train barrier, children's test error
+    """Instability of training from each k of `ks` (dense) and from each ticket: the error barrier between pairs of
+    children"""
     total = n_epoch*len(learn.dls.train)
     ks = _check_ks(ks, total)
     tickets = dict(tickets or {})
@@ -219,15 +233,18 @@ def stability(learn:Learner,          # The learner whose model, as it is, is th
     if isinstance(pairs, bool) or not isinstance(pairs, int) or pairs < 1: raise ValueError("`pairs` must be an int "
                                                                                             f">= 1, got {pairs!r}")
     check_fit(fit, n_epoch, lr, fit_kwargs)
-    s = SimpleNamespace(n_epoch=n_epoch, lr=lr, fit=fit, fit_kwargs=fit_kwargs, seed=seed, n=n, bn=bn, bn_main='reestimate' if bn == 'both' else bn,
+    s = SimpleNamespace(n_epoch=n_epoch, lr=lr, fit=fit, fit_kwargs=fit_kwargs, seed=seed, n=n, bn=bn,
+                        bn_main='reestimate' if bn == 'both' else bn,
                         batches=eval_batches(learn.dls))
-    config = dict(job='stability', ks=ks, tickets={k: t.meta.get('round') for k,t in tickets.items()}, pairs=pairs, n_epoch=n_epoch, lr=lr,
+    config = dict(job='stability', ks=ks, tickets={k: t.meta.get('round') for k,t in tickets.items()}, pairs=pairs,
+                  n_epoch=n_epoch, lr=lr,
                   fit=fit, fit_kwargs=fit_kwargs, seed=seed, n=n, bn=bn)
     init = state_copy(learn.model)
     with Run(path, config, what='stability sweep', verbose=verbose) as run:
         todo, starts = [k for k in ks if not all(run.done(f'dense/k_{k}/pair_{p}') for p in range(pairs))], {}
         if todo:   # one parent run, stopped at the last k still needed (the same run, whatever was done before)
-            with learn.no_bar(), learn.no_logging(): starts = learn.states_at(todo, n_epoch, lr, fit, fit_kwargs, seed=seed)
+            with learn.no_bar(), learn.no_logging():
+                starts = learn.states_at(todo, n_epoch, lr, fit, fit_kwargs, seed=seed)
         rows = [_pair(learn, run, 'dense', k, starts.get(k), None, p, s) for k in ks for p in range(pairs)]
         for lbl,t in tickets.items():
             rows += [_pair(learn, run, lbl, t.meta.get('rewind_iter', 0), t.state, t.masks, p, s) for p in range(pairs)]
@@ -235,7 +252,8 @@ def stability(learn:Learner,          # The learner whose model, as it is, is th
     return pd.DataFrame(rows)
 
 def plot_instability(df:pd.DataFrame, ax=None, total:int=None):
-    "Test error barrier (points) against the iteration k the children were spawned from, one curve per label: mean ± sd over pairs"
+    """Test error barrier (points) against the iteration k the children were spawned from, one curve per label: mean ±
+    sd over pairs"""
     import matplotlib.pyplot as plt
     if ax is None: _,ax = plt.subplots(figsize=(6, 4))
     for lbl,g in df.groupby('label', sort=False):
@@ -248,13 +266,14 @@ def plot_instability(df:pd.DataFrame, ax=None, total:int=None):
     ax.legend()
     return ax
 
-# %% ../nbs/09_stability.ipynb #3c7a8247
+# %% ../nbs/09_stability.ipynb #bc210ceb
 def same_region(dense:dict,             # The trained dense network's state
-                others:dict,            # `{label: (trained state, masks)}`: retrained sparse networks (a ticket, its controls...)
+                others:dict,            # `{label: (trained state, masks)}`: retrained sparse networks
                 dls, model:nn.Module,   # Data, and a model of the architecture to evaluate in
                 n:int=11,               # Points along each path
                )->pd.DataFrame:         # One row per label
-    "Distance, cosine and error barrier between each retrained sparse network and the dense solution masked with its mask"
+    """Distance, cosine and error barrier between each retrained sparse network and the dense solution masked with its
+    mask"""
     dense = _state(dense)
     batches = eval_batches(dls)
     rows = []
@@ -265,7 +284,8 @@ def same_region(dense:dict,             # The trained dense network's state
         masked = interpolate(dense, dense, 0., masks)
         w = torch.cat([st[k][m].flatten() for k,m in masks.items()])
         d = torch.cat([masked[k][m].flatten() for k,m in masks.items()])
-        h = barrier(st, masked, dls, model=model, n=n, masks=masks, batches=batches).attrs['barrier'][('reestimate', 'test')]
+        h = barrier(st, masked, dls, model=model, n=n, masks=masks,
+                    batches=batches).attrs['barrier'][('reestimate', 'test')]
         rows.append(dict(label=lbl, sparsity=sparsity(masks), distance=float((w - d).norm()/d.norm()),
                          cosine=float(torch.nn.functional.cosine_similarity(w, d, dim=0)), barrier_test=h))
     return pd.DataFrame(rows)

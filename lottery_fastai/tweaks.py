@@ -21,7 +21,8 @@ from .models import ACTIVATIONS, act_class
 
 # %% ../nbs/05_tweaks.ipynb #5439f5c8
 def swap_activation(model:nn.Module, act='swish', old=nn.ReLU)->list:
-    "Replace every `old` activation module of `model` by a new `act` module, in place; returns `[(name, replaced module)]`"
+    """Replace every `old` activation module of `model` by a new `act` module, in place; returns `[(name, replaced
+    module)]`"""
     new_cls = act_class(act)
     replaced = []
     for name,mod in list(model.named_modules()):
@@ -62,7 +63,8 @@ def activation_sparsity(model:nn.Module, dl, n_batches:int=4)->pd.DataFrame:
     finally:
         for h in hs: h.remove()
         model.train(was)
-    return pd.DataFrame({'module': order, 'act': [type(acts[n]).__name__ for n in order], 'zeros': [zeros[n]/total[n] for n in order]})
+    return pd.DataFrame({'module': order, 'act': [type(acts[n]).__name__ for n in order],
+                         'zeros': [zeros[n]/total[n] for n in order]})
 
 # %% ../nbs/05_tweaks.ipynb #87e3edb5
 class Jump(nn.Module):
@@ -83,7 +85,8 @@ def _add_jump(jump, mod, inp, out):
     return out + jump(x)
 
 def conv_units(model:nn.Module, exclude=('shortcut', 'downsample'))->list:
-    "`(name, conv, last)` for every convolution unit: a `Conv2d` and the `BatchNorm2d` right after it (or the conv alone)"
+    """`(name, conv, last)` for every convolution unit: a `Conv2d` and the `BatchNorm2d` right after it (or the conv
+    alone)"""
     units = []
     for pname,parent in model.named_modules():
         if any(e in pname.split('.') for e in exclude): continue
@@ -96,20 +99,25 @@ def conv_units(model:nn.Module, exclude=('shortcut', 'downsample'))->list:
 
 def _same_shape(conv):
     return (conv.in_channels == conv.out_channels and tuple(conv.stride) == (1, 1) and tuple(conv.dilation) == (1, 1)
-            and tuple(conv.padding) == tuple((k-1)//2 for k in conv.kernel_size) and all(k % 2 for k in conv.kernel_size))
+            and tuple(conv.padding) == tuple((k-1)//2 for k in conv.kernel_size)
+            and all(k % 2 for k in conv.kernel_size))
 
 SKIPS = ('jump', 'identity')
 
 def inject_skips(model:nn.Module, kind:str='jump', init:float=1e-4, exclude=('shortcut', 'downsample'))->list:
-    "Add a skip from the input to the output of every convolution unit (before its activation), in place; returns the names of the units"
+    """Add a skip from the input to the output of every convolution unit (before its activation), in place; returns the
+    names of the units"""
     if kind not in SKIPS: raise ValueError(f"`kind` must be 'jump' or 'identity', got {kind!r}")
     units = conv_units(model, exclude)
     if kind == 'identity': units = [u for u in units if _same_shape(u[1])]
-    if not units: raise ValueError(f"`model` has no convolution unit to inject a {kind} skip into" + (" with matching shapes" if kind == 'identity' else ''))
+    if not units:
+        shapes = " with matching shapes" if kind == 'identity' else ''
+        raise ValueError(f"`model` has no convolution unit to inject a {kind} skip into{shapes}")
     done = []
     for name,conv,last in units:
         if hasattr(last, 'jump'): raise ValueError(f"`model` already has a skip injected at {name}")
-        jump = Jump(conv.in_channels, conv.out_channels, conv.stride, init).to(conv.weight.device) if kind == 'jump' else IdentityJump()
+        jump = Jump(conv.in_channels, conv.out_channels, conv.stride,
+                    init).to(conv.weight.device) if kind == 'jump' else IdentityJump()
         last.add_module('jump', jump)
         conv.register_forward_pre_hook(partial(_store_input, jump))
         last.register_forward_hook(partial(_add_jump, jump))
@@ -118,14 +126,16 @@ def inject_skips(model:nn.Module, kind:str='jump', init:float=1e-4, exclude=('sh
 
 @patch
 def inject_skips(self:Learner, kind:str='jump', init:float=1e-4, exclude=('shortcut', 'downsample'))->Learner:
-    "Inject skips into the learner's model (see `inject_skips`); returns the learner. Call before the optimizer is made (before `fit`)"
+    """Inject skips into the learner's model (see `inject_skips`); returns the learner. Call before the optimizer is
+    made (before `fit`)"""
     inject_skips(self.model, kind, init, exclude)
     self.opt = None
     return self
 
 # %% ../nbs/05_tweaks.ipynb #a0c7f617
 class SmoothOthersCE(nn.Module):
-    "Cross-entropy with soft targets `1-eps` on the true class and `eps/(C-1)` on every other class (the Spending code's convention)"
+    """Cross-entropy with soft targets `1-eps` on the true class and `eps/(C-1)` on every other class (the Spending
+    code's convention)"""
     def __init__(self, eps:float=0.1): super().__init__(); self.eps = eps
     def forward(self, out, targ):
         logp = F.log_softmax(out.float(), dim=-1)
@@ -139,7 +149,8 @@ SMOOTHING = ('uniform', 'others')
 
 def check_smoothing(eps, style):
     "Refuse a smoothing ratio outside [0, 1) or an unknown convention"
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0 <= eps < 1: raise ValueError(f"`eps` (label smoothing) must be in [0, 1), got {eps!r}")
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0 <= eps < 1:
+        raise ValueError(f"`eps` (label smoothing) must be in [0, 1), got {eps!r}")
     if style not in SMOOTHING: raise ValueError(f"`style` must be one of {SMOOTHING}, got {style!r}")
 
 def smoothing_loss(eps:float=0.1, style:str='uniform'):
@@ -156,15 +167,19 @@ def label_smoothing(self:Learner, eps:float=0.1, style:str='uniform')->Learner:
 # %% ../nbs/05_tweaks.ipynb #baa7aab7
 def kd_loss(student:torch.Tensor, teacher:torch.Tensor, targ:torch.Tensor=None, T:float=5., alpha:float=0.9,
             hard:torch.Tensor=None)->torch.Tensor:
-    "`alpha·T²·KL(teacher/T ‖ student/T)` (batch mean) + `(1-alpha)·hard`, `hard` the cross-entropy with `targ` unless given"
-    soft = F.kl_div(F.log_softmax(student.float()/T, -1), F.log_softmax(teacher.float()/T, -1), reduction='batchmean', log_target=True)
+    """`alpha·T²·KL(teacher/T ‖ student/T)` (batch mean) + `(1-alpha)·hard`, `hard` the cross-entropy with `targ`
+    unless given"""
+    soft = F.kl_div(F.log_softmax(student.float()/T, -1), F.log_softmax(teacher.float()/T, -1), reduction='batchmean',
+                    log_target=True)
     if hard is None: hard = F.cross_entropy(student.float(), targ)
     return alpha*T*T*soft + (1 - alpha)*hard
 
 def check_kd(T, alpha):
     "Refuse a temperature that is not > 0 or a weight outside [0, 1]"
-    if isinstance(T, bool) or not isinstance(T, (int, float)) or not T > 0: raise ValueError(f"`T` (temperature) must be > 0, got {T!r}")
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1: raise ValueError(f"`alpha` must be in [0, 1], got {alpha!r}")
+    if isinstance(T, bool) or not isinstance(T, (int, float)) or not T > 0:
+        raise ValueError(f"`T` (temperature) must be > 0, got {T!r}")
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
+        raise ValueError(f"`alpha` must be in [0, 1], got {alpha!r}")
 
 class DistillCallback(Callback):
     "Train on the knowledge-distillation loss from a frozen `teacher`; validation keeps the learner's own loss"
@@ -185,7 +200,8 @@ class DistillCallback(Callback):
                              f"{tuple(self.pred.shape[1:])}: it must have the same number of classes")
     def after_loss(self):
         if not self.training: return
-        self.learn.loss_grad = kd_loss(self.pred, self.t_out, T=self.T, alpha=self.alpha, hard=self.loss_grad)   # the learner's own loss is the hard term: smoothing composes
+        # the learner's own loss is the hard term: smoothing composes
+        self.learn.loss_grad = kd_loss(self.pred, self.t_out, T=self.T, alpha=self.alpha, hard=self.loss_grad)
         self.learn.loss = self.loss_grad.detach().clone()
 
 @patch
@@ -194,7 +210,7 @@ def distill(self:Learner, teacher:nn.Module, T:float=5., alpha:float=0.9)->Learn
     self.add_cb(DistillCallback(teacher, T, alpha))
     return self
 
-# %% ../nbs/05_tweaks.ipynb #c92e843a
+# %% ../nbs/05_tweaks.ipynb #87d65e5c
 @dataclass
 class TweakContext:
     "What a tweak may read while a ticket is spent"
@@ -216,7 +232,9 @@ class Tweak:
         "Raise `ValueError` saying why this tweak cannot apply to `model` (nothing to say: it can)"
     def to_model(self, model:nn.Module, ctx:TweakContext): "Change the model before the optimizer exists"
     def to_init(self, model:nn.Module, ctx:TweakContext): "Change the starting weights, after every model tweak"
-    def to_learner(self, learn:Learner, ctx:TweakContext)->list: "Set the loss, or return callbacks for the fit"; return []
+    def to_learner(self, learn:Learner, ctx:TweakContext)->list:
+        "Set the loss, or return callbacks for the fit"
+        return []
     def settings(self)->dict: "The settings, from the fields"; return asdict(self)
     def to_dict(self)->dict: "The tweak as JSON-able data"; return {'tweak': self.name, **self.settings()}
 
@@ -236,7 +254,7 @@ def tweak_from_dict(d:dict)->Tweak:
     if name not in TWEAKS: raise ValueError(f"unknown tweak {name!r}: the registered ones are {list(TWEAKS)}")
     return TWEAKS[name](**d)
 
-# %% ../nbs/05_tweaks.ipynb #15328643
+# %% ../nbs/05_tweaks.ipynb #540ee343
 @register_tweak
 @dataclass(frozen=True)
 class Act(Tweak):
@@ -249,8 +267,8 @@ class Act(Tweak):
                                                            f"{self.act!r}")
         act_class(self.act)
     def check(self, model, ctx):
-        if not any(isinstance(m, nn.ReLU) for m in model.modules()): raise ValueError(f"swaps ReLU for {self.act}, "
-                                                                                      f"but {ctx.arch!r} has no ReLU module")
+        if not any(isinstance(m, nn.ReLU) for m in model.modules()):
+            raise ValueError(f"swaps ReLU for {self.act}, but {ctx.arch!r} has no ReLU module")
     def to_model(self, model, ctx): swap_activation(model, self.act)
 
 @register_tweak
@@ -263,7 +281,8 @@ class Skips(Tweak):
     order: ClassVar[int] = 20
     def __post_init__(self):
         if self.skips not in SKIPS: raise ValueError(f"`skips` must be one of {SKIPS}, got {self.skips!r}")
-        if isinstance(self.skip_init, bool) or not isinstance(self.skip_init, (int, float)) or not self.skip_init > 0: raise ValueError(f"`skip_init` must be > 0, got {self.skip_init!r}")
+        if isinstance(self.skip_init, bool) or not isinstance(self.skip_init, (int, float)) or not self.skip_init > 0:
+            raise ValueError(f"`skip_init` must be > 0, got {self.skip_init!r}")
     def check(self, model, ctx):
         if not conv_units(model): raise ValueError(f"injects skips, but {ctx.arch!r} has no convolution unit to "
                                                    "inject into")

@@ -22,7 +22,7 @@ def wait_for(cond, p, timeout=300):
 
 def test_second_process_refused_at_once(tmp_path):
     "Two draws on one folder: the second is refused at once, naming the first; the first finishes with every round"
-    args = ['draw', '--rounds', '2', '--epochs', '2', '--n', '2000', '--bs', '64', '--controls', 'reinit', '--path', str(tmp_path/'run')]
+    args = ['draw', '--rounds', '2', '--epochs', '3', '--n', '2000', '--bs', '64', '--controls', 'reinit', '--path', str(tmp_path/'run')]
     first = subprocess.Popen([CLI, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     assert wait_for(lambda: (tmp_path/'run'/'.lock').exists(), first), 'the first draw never took the lock'
     t0 = time.time()
