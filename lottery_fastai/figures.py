@@ -244,6 +244,18 @@ def fig2(F:Figures):
     ax.set_title('Figure 2')
     return df, ax.figure
 
+def _seed_curves(df, x:str, y:str, xlabel:str, title:str, ylabel:str=None):
+    "One line per recipe of `df`: the mean of `y` over seeds at each `x`, one standard deviation as bars"
+    ax = _subplots(1)[1][0]
+    for rc,g in df.groupby('recipe', sort=False):
+        mm = g.groupby(x)[y].agg(['mean', 'std'])
+        ax.errorbar(mm.index, mm['mean'], yerr=mm['std'].fillna(0), fmt='o-', capsize=2, label=rc)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel or y)
+    ax.legend()
+    ax.set_title(title)
+    return ax.figure
+
 def fig10(F:Figures, ts=None):
     "Figure 10: the loss of the last ticket moved along its Hessian's top eigenvector, vanilla against AT+TRT"
     ts, rows = ts or [t/10 for t in range(-10, 11)], []
@@ -254,15 +266,7 @@ def fig10(F:Figures, ts=None):
             rows.append(perturbation(m, b, hessian_top(m, b, masks, max_iter=50)['vector'],
                                      ts).assign(seed=s, recipe=rc))
     df = pd.concat(rows, ignore_index=True)
-    ax = _subplots(1)[1][0]
-    for rc,g in df.groupby('recipe', sort=False):
-        mm = g.groupby('t').loss.agg(['mean', 'std'])
-        ax.errorbar(mm.index, mm['mean'], yerr=mm['std'].fillna(0), fmt='o-', capsize=2, label=rc)
-    ax.set_xlabel('t (along the top eigenvector)')
-    ax.set_ylabel('loss')
-    ax.legend()
-    ax.set_title('Figure 10')
-    return df, ax.figure
+    return df, _seed_curves(df, 't', 'loss', 't (along the top eigenvector)', 'Figure 10')
 
 # %% ../nbs/11_figures.ipynb #617fd897
 class StopAfterEpoch(Callback):
@@ -318,15 +322,7 @@ def figA12(F:Figures):
                     run.finish(step, rows=_spend_last(F, s, rc, [cb]).hessian_log.to_dict('records'))
                 rows += [dict(**x, seed=s, recipe=rc) for x in run.steps[step]['rows']]
     df = pd.DataFrame(rows)
-    ax = _subplots(1)[1][0]
-    for rc,g in df.groupby('recipe', sort=False):
-        mm = g.groupby('epoch').eigenvalue.agg(['mean', 'std'])
-        ax.errorbar(mm.index, mm['mean'], yerr=mm['std'].fillna(0), fmt='o-', capsize=2, label=rc)
-    ax.set_xlabel('epoch')
-    ax.set_ylabel('top eigenvalue of the Hessian')
-    ax.legend()
-    ax.set_title('Figure A12')
-    return df, ax.figure
+    return df, _seed_curves(df, 'epoch', 'eigenvalue', 'epoch', 'Figure A12', 'top eigenvalue of the Hessian')
 
 # %% ../nbs/11_figures.ipynb #d23b6935
 FIGURES = {'fig1': fig1, 'fig2': fig2, 'fig4a': fig4a, 'fig4b': fig4b, 'fig5': fig5, 'fig8': fig8, 'fig9': fig9,
