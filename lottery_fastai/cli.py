@@ -205,8 +205,8 @@ def draw_job(data:str='mnist5k',        # Data set: one of `lottery_fastai.data.
                          path=path, meta=meta, prunable_kwargs=s.prunable_kwargs, verbose=True, precision=precision,
                          channels_last=channels_last, compile=compile)
         hist = _with_controls(learn, res, kinds)
-    _print_table(hist, ['round', 'sparsity', 'train_acc', 'valid_acc',
-                        'test_acc'] + [c for c in hist if c.endswith('_test_acc')])
+    ctl_cols = [c for c in hist if c.endswith('_test_acc')]
+    _print_table(hist, ['round', 'sparsity', 'train_acc', 'valid_acc', 'test_acc', *ctl_cols])
     print(f'run folder: {path}')
     if rs: _spend(res, dls, rs, None, gradinit_iters, gradinit_budget, SCHEDULES[schedule])
     return hist
@@ -299,8 +299,7 @@ def stability_job(path:str='runs/draw',   # Run folder of a draw (made first, wi
     "Instability of training: error barriers between pairs of children of the dense network at each k, and of tickets"
     if not (Path(path)/'config.json').is_file():
         draw_job(data=data, arch=arch, rounds=rounds, epochs=epochs, lr=lr, schedule=schedule, warmup=warmup, rate=rate,
-                 width=width,
-                 bs=bs, n=n, seed=seed, preset=preset, controls='', path=path, data_path=data_path)
+                 width=width, bs=bs, n=n, seed=seed, preset=preset, controls='', path=path, data_path=data_path)
     res = DrawResult.load(path)
     c = res.config
     dls = _dls(c['data'], c['bs'], c['seed'], data_path, c.get('n'))
@@ -311,8 +310,7 @@ def stability_job(path:str='runs/draw',   # Run folder of a draw (made first, wi
                     **({'opt_func': papers_sgd} if c['fit'] == 'fit_step' else {}))
     tks = {f"round {r} ({have[r].sparsity:.1%} pruned)": have[r] for r in rnds}
     df = stability(learn, _ks(ks, total), tks, pairs, c['n_epoch'], c['lr'], c['fit'], c['fit_kwargs'], seed=c['seed'],
-                   bn=bn,
-                   path=Path(path)/'stability', verbose=True)
+                   bn=bn, path=Path(path)/'stability', verbose=True)
     _print_stability(df)
     ax = plot_instability(df, total=total)
     ax.set_title(f"{c.get('arch')} on {c.get('data')}: instability of training")

@@ -135,8 +135,7 @@ def step_milestones(n_epoch:int, milestones=None)->list:
     ms = [n_epoch//2, 3*n_epoch//4] if milestones is None else list(milestones)
     if any(a >= b for a,b in zip(ms, ms[1:])) or any(not 0 < m < n_epoch for m in ms):
         raise ValueError(f"the step schedule's milestones {ms} must be increasing epochs strictly inside "
-                         f"(0, {n_epoch}): "
-                         f"give `n_epoch` >= 3 (now {n_epoch}), or milestones that fit")
+                         f"(0, {n_epoch}): give `n_epoch` >= 3 (now {n_epoch}), or milestones that fit")
     return ms
 
 def sched_warmup(f, pct:float):
@@ -202,8 +201,8 @@ def check_fit(fit:str, n_epoch:int, lr:float=None, fit_kwargs:dict=None)->dict:
     if not isinstance(fit, str) or not fit.startswith('fit') or not callable(getattr(Learner, fit, None)):
         raise ValueError("`fit` must name a fastai fit method such as 'fit_one_cycle', 'fit_flat_cos', 'fit_step' "
                          f"or 'fit', got {fit!r}")
-    bad_lr = isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0
-    if lr is not None and bad_lr:
+    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr)
+                           or lr <= 0):
         raise ValueError(f"`lr` must be a positive finite number, got {lr!r}")
     fkw = dict(fit_kwargs or {})
     if fit == 'fit_step': step_milestones(n_epoch, fkw.get('milestones'))
@@ -252,12 +251,12 @@ class DrawResult:
         if cfg.get('job') != 'draw':
             hint = f": pass the draw's own folder, {path.parent}" if cfg.get('job') == 'spend' else ''
             raise ValueError(f"`path` {path} holds a {cfg.get('job', 'run of another kind')} run, not a draw{hint}")
-        rows = [v['row'] for k,v in (read_json(path/'steps.json')['steps']
-                                     if (path/'steps.json').is_file() else {}).items() if k.startswith('round_')]
+        steps = read_json(path/'steps.json')['steps'] if (path/'steps.json').is_file() else {}
+        rows = [v['row'] for k,v in steps.items() if k.startswith('round_')]
         if not rows: raise ValueError(f"`path` {path} holds a draw that has not finished a round yet: run it first")
-        tickets = [Ticket.load(path/'tickets'/f"round_{row['round']:02d}.safetensors") for row in rows]
-        for t,row in zip(tickets, rows):
-            check_ticket_meta(t, cfg, row['round'], path/'tickets'/f"round_{row['round']:02d}.safetensors")
+        files = [path/'tickets'/f"round_{row['round']:02d}.safetensors" for row in rows]
+        tickets = [Ticket.load(f) for f in files]
+        for t,row,f in zip(tickets, rows, files): check_ticket_meta(t, cfg, row['round'], f)
         return cls(tickets, pd.DataFrame(rows), path, cfg)
 
 def check_ticket_meta(t:Ticket, config:dict, rnd:int, where):
