@@ -8,6 +8,7 @@ __all__ = []
 # %% ../nbs/19_all.ipynb #37165cb2
 from .io import *
 from .runs import *
+from .stats import *
 from .data import *
 from .models import *
 from .masks import *

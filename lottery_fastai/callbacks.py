@@ -106,7 +106,7 @@ class FiniteLossCallback(Callback):
                                    "run again")
 
 # %% ../nbs/03_callbacks.ipynb #cb3e2de8
-from fastai.callback.fp16 import MixedPrecision
+from fastai.callback.fp16 import MixedPrecision, AMPMode
 from fastai.callback.channelslast import ChannelsLast
 from fastcore.foundation import L
 from .runs import rank_world
@@ -117,7 +117,7 @@ class DeviceMixedPrecision(MixedPrecision):
     "fastai's `MixedPrecision`, with autocast and the gradient scaler on the model's device (CUDA or CPU)"
     def before_fit(self):
         dev = next(self.learn.model.parameters()).device.type
-        dtype = torch.bfloat16 if self.amp_mode == 'bf16' else torch.float16
+        dtype = torch.bfloat16 if self.amp_mode == AMPMode.BF16 else torch.float16   # fastai keeps an `AMPMode`, not a str
         if dev == 'cuda' and dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
             raise ValueError("`precision` 'bf16': this GPU does not support bfloat16; use 'fp16' or 'fp32'")
         self.kwargs['enabled'] = dtype == torch.float16   # bf16 has fp32's range: no loss scaling
@@ -191,4 +191,4 @@ def option_cbs(precision:str='fp32', channels_last:bool=False, compile:bool=Fals
     "The callbacks of a fit with these options (and `ShardBatches` in a distributed job)"
     return ([DeviceMixedPrecision(precision)] if precision != 'fp32' else []) + \
            ([ChannelsLast()] if channels_last else []) + ([CompileForward()] if compile else []) + \
-           ([CompileForward()] if compile else []) + ([ShardBatches()] if rank_world()[1] > 1 else [])
+           ([ShardBatches()] if rank_world()[1] > 1 else [])

@@ -68,6 +68,15 @@ def _names(name:str, value:str, allowed)->list:
         raise ValueError(f"`{name}` names {sorted({v for v in names if names.count(v) > 1})} twice: each counts once")
     return names
 
+def _ints(name:str, value)->list:
+    "The comma-separated ints of `value` (None when it is empty), each once: a repeated seed would fake a spread"
+    if value in (None, ''): return None
+    try: out = [int(x) for x in str(value).split(',')]
+    except ValueError: raise ValueError(f"`{name}` must be comma-separated ints, got {value!r}") from None
+    if len(set(out)) != len(out):
+        raise ValueError(f"`{name}` repeats {sorted({v for v in out if out.count(v) > 1})}: each value counts once")
+    return out
+
 # %% ../nbs/20_cli.ipynb #6035603f
 def train_job(data:str='mnist5k',      # Data set: one of `lottery_fastai.data.DATASETS`
               arch:str='lenet300',     # Model name for `get_model`
@@ -257,8 +266,7 @@ def spend_job(path:str='runs/draw',        # Run folder of a finished draw
     cost"""
     names = _names('recipes', recipes, RECIPES)
     if not names: raise ValueError(f"`recipes` must name at least one of {list(RECIPES)}")
-    try: seeds = None if seeds in (None, '') else [int(x) for x in str(seeds).split(',')]
-    except ValueError: raise ValueError(f"`seeds` must be comma-separated ints, got {seeds!r}") from None
+    seeds = _ints('seeds', seeds)
     check_budget(gradinit_budget)
     res = DrawResult.load(path)
     c = res.config
@@ -274,6 +282,7 @@ def _ks(ks:str, total:int)->list:
         try: out.append(round(float(v[:-1])/100*total) if v.endswith('%') else int(v))
         except ValueError: raise ValueError("`ks` must be comma-separated iterations or percentages ('0,10,5%'), "
                                             f"got {ks!r}") from None
+    if len(set(out)) != len(out): raise ValueError(f"`ks` {ks!r} gives iterations {out}: each iteration counts once")
     return out
 
 def _print_stability(df):
@@ -362,8 +371,7 @@ def figure_job(name:str,                # A key of `FIGURES`, or 'all'
     names = list(FIGURES) if name == 'all' else [name]
     if name != 'all' and name not in FIGURES: raise ValueError(f"`name` must be one of {list(FIGURES)} or 'all', got "
                                                                f"{name!r}")
-    try: sd = None if seeds in (None, '') else [int(x) for x in str(seeds).split(',')]
-    except ValueError: raise ValueError(f"`seeds` must be comma-separated ints, got {seeds!r}") from None
+    sd = _ints('seeds', seeds)
     scale, out = 'full' if full else 'quick' if quick else 'small', {}
     for n in names:
         out[n] = figure(n, path, scale, data, sd, cpu_ok=cpu_ok, verbose=True)

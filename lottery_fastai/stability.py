@@ -8,10 +8,12 @@ __all__ = ['BN_MODES', 'check_same_shapes', 'check_masks', 'interpolate', 'reest
 
 # %% ../nbs/09_stability.ipynb #7c455eb6
 import time, math, copy
+from functools import partial
 from types import SimpleNamespace
 import torch, torch.nn as nn, pandas as pd
 from fastcore.basics import patch
 from fastai.learner import Learner
+from fastai.optimizer import SGD
 from fastai.callback.core import Callback, CancelFitException
 from .runs import Run
 from .data import reseed

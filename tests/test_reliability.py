@@ -20,13 +20,21 @@ def wait_for(cond, p, timeout=300):
     while time.time() < deadline and p.poll() is None and not cond(): time.sleep(0.02)
     return cond()
 
+def holder(lock):
+    "The pid recorded in a lock file, or None while it is absent or half written"
+    try: return json.loads(lock.read_text())['pid']
+    except (OSError, ValueError, KeyError): return None
+
 def test_second_process_refused_at_once(tmp_path):
     "Two draws on one folder: the second is refused at once, naming the first; the first finishes with every round"
     args = ['draw', '--rounds', '2', '--epochs', '3', '--n', '2000', '--bs', '64', '--controls', 'reinit', '--path', str(tmp_path/'run')]
     first = subprocess.Popen([CLI, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    assert wait_for(lambda: (tmp_path/'run'/'.lock').exists(), first), 'the first draw never took the lock'
-    t0 = time.time()
-    second = run(*args[:-2], '--controls', 'random_mask', '--path', str(tmp_path/'run'))
+    assert wait_for(lambda: holder(tmp_path/'run'/'.lock') == first.pid, first), 'the first draw never took the lock'
+    first.send_signal(signal.SIGSTOP)   # paused while it holds the lock: however loaded the machine, it cannot finish first
+    try:
+        t0 = time.time()
+        second = run(*args[:-2], '--controls', 'random_mask', '--path', str(tmp_path/'run'))
+    finally: first.send_signal(signal.SIGCONT)
     assert second.returncode == 2 and time.time() - t0 < 60, second.stderr
     assert f'is in use by process {first.pid} on ' in second.stderr and 'started' in second.stderr, second.stderr
     assert first.wait(timeout=900) == 0
