@@ -19,8 +19,8 @@ from fastai.learner import Learner
 from fastai.metrics import accuracy
 from fastai.callback.progress import CSVLogger
 from fastai.callback.schedule import fit_one_cycle
-from .io import DiskError, write_table
-from .runs import Run, RunLocked, quiet_unless_interactive
+from .io import DiskError, write_table, read_json
+from .runs import Run, RunLocked, quiet_unless_interactive, lock_holder
 from .data import get_dls, DATASETS, check_seed
 from .models import get_model, MODELS
 from .callbacks import TrainingDiverged, FiniteLossCallback, check_options
@@ -295,6 +295,14 @@ def _print_stability(df):
                         'test error (%)': [_pct(m, sd) for m,sd in zip(g.error_test.mean(), g.error_test.std())]})
     print('\n' + tab.to_string(), flush=True)
 
+def _draw_to_finish(p:Path)->bool:
+    "Whether `p` holds no run yet, or a draw with rounds still to train that no live process is training"
+    if not (p/'config.json').is_file(): return True
+    cfg = read_json(p/'config.json')
+    if cfg.get('job') != 'draw' or lock_holder(p): return False
+    steps = read_json(p/'steps.json')['steps'] if (p/'steps.json').is_file() else {}
+    return sum(k.startswith('round_') for k in steps) < cfg.get('rounds', 0) + 1
+
 def stability_job(path:str='runs/draw',   # Run folder of a draw (made first, with the options below, if none is there)
                   ks:str='0',              # Comma-separated iterations to spawn dense pairs at (% of training: 5%)
                   pairs:int=2,             # Pairs of children per k and per ticket
@@ -306,7 +314,7 @@ def stability_job(path:str='runs/draw',   # Run folder of a draw (made first, wi
                   data_path:str=None,      # Local folder of the data
                  )->pd.DataFrame:          # One row per pair
     "Instability of training: error barriers between pairs of children of the dense network at each k, and of tickets"
-    if not (Path(path)/'config.json').is_file():
+    if _draw_to_finish(Path(path)):   # no draw there yet, or one left unfinished (killed): make or finish it first
         draw_job(data=data, arch=arch, rounds=rounds, epochs=epochs, lr=lr, schedule=schedule, warmup=warmup, rate=rate,
                  width=width, bs=bs, n=n, seed=seed, preset=preset, controls='', path=path, data_path=data_path)
     res = DrawResult.load(path)

@@ -8,7 +8,7 @@ __all__ = ['papers_sgd', 'REWINDS', 'sparsity_', 'OPTIONS', 'CONTROLS', 'Ticket'
            'check_ticket_meta', 'plot_history', 'remaining_axis', 'options_config', 'prune_at_init']
 
 # %% ../nbs/04_draw.ipynb #247759ae
-import math
+import math, os
 from pathlib import Path
 from bisect import bisect_right
 from functools import partial
@@ -21,7 +21,7 @@ from fastai.learner import Learner
 from fastai.optimizer import SGD
 from fastai.callback.schedule import ParamScheduler, fit_one_cycle, fit_flat_cos
 from .io import save_tensors, load_tensors, read_json
-from .runs import Run
+from .runs import Run, lock_holder
 from .data import reseed, check_seed
 from .models import get_model
 from .masks import prunable, prune, apply_masks, sparsity, full_masks, get_criterion, check_fraction
@@ -251,9 +251,16 @@ class DrawResult:
         if cfg.get('job') != 'draw':
             hint = f": pass the draw's own folder, {path.parent}" if cfg.get('job') == 'spend' else ''
             raise ValueError(f"`path` {path} holds a {cfg.get('job', 'run of another kind')} run, not a draw{hint}")
+        h = lock_holder(path)
+        if h and h['pid'] != os.getpid(): raise ValueError(f"`path` {path} holds a draw that process {h.get('pid')} on {h.get('host')} is running "
+                               f"now (started {h.get('started')}): wait for it to finish, then run this again")
         steps = read_json(path/'steps.json')['steps'] if (path/'steps.json').is_file() else {}
         rows = [v['row'] for k,v in steps.items() if k.startswith('round_')]
-        if not rows: raise ValueError(f"`path` {path} holds a draw that has not finished a round yet: run it first")
+        want = cfg.get('rounds', len(rows) - 1) + 1
+        if len(rows) < want:
+            raise ValueError(f"`path` {path} holds an unfinished draw: {len(rows)} of its {want} rounds (0 to "
+                             f"{want - 1}) are done. Finish it first by running the command that started it again "
+                             f"(its settings are in {path/'config.json'}; a stopped draw resumes where it stopped)")
         files = [path/'tickets'/f"round_{row['round']:02d}.safetensors" for row in rows]
         tickets = [Ticket.load(f) for f in files]
         for t,row,f in zip(tickets, rows, files): check_ticket_meta(t, cfg, row['round'], f)

@@ -1,5 +1,5 @@
 "Run folders that two processes cannot corrupt, resume that always finishes, types that survive, errors a user can read."
-import errno, json, os, signal, subprocess, sys, time
+import errno, json, os, signal, socket, subprocess, sys, time
 from pathlib import Path
 import pandas as pd, pytest, torch
 
@@ -7,7 +7,7 @@ from lottery_fastai.io import write_table, read_table, DiskError
 import lottery_fastai.io as lio
 from lottery_fastai.models import MODELS, get_model
 from lottery_fastai.tweaks import activation_sparsity
-from lottery_fastai.runs import Run
+from lottery_fastai.runs import Run, lock_holder
 from lottery_fastai.draw import Ticket
 
 CLI = str(Path(sys.executable).parent/'lottery_fastai')
@@ -20,16 +20,16 @@ def wait_for(cond, p, timeout=300):
     while time.time() < deadline and p.poll() is None and not cond(): time.sleep(0.02)
     return cond()
 
-def holder(lock):
-    "The pid recorded in a lock file, or None while it is absent or half written"
-    try: return json.loads(lock.read_text())['pid']
+def holder(folder):
+    "The pid a run folder's lock record names, or None while it is absent or half written"
+    try: return json.loads((folder/'.lock.json').read_text())['pid']
     except (OSError, ValueError, KeyError): return None
 
 def test_second_process_refused_at_once(tmp_path):
     "Two draws on one folder: the second is refused at once, naming the first; the first finishes with every round"
     args = ['draw', '--rounds', '2', '--epochs', '3', '--n', '2000', '--bs', '64', '--controls', 'reinit', '--path', str(tmp_path/'run')]
     first = subprocess.Popen([CLI, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    assert wait_for(lambda: holder(tmp_path/'run'/'.lock') == first.pid, first), 'the first draw never took the lock'
+    assert wait_for(lambda: holder(tmp_path/'run') == first.pid, first), 'the first draw never took the lock'
     first.send_signal(signal.SIGSTOP)   # paused while it holds the lock: however loaded the machine, it cannot finish first
     try:
         t0 = time.time()
@@ -40,7 +40,7 @@ def test_second_process_refused_at_once(tmp_path):
     assert first.wait(timeout=900) == 0
     hist = pd.read_csv(tmp_path/'run'/'history.csv')
     assert list(hist['round']) == [0, 1, 2] and set(pd.read_csv(tmp_path/'run'/'controls.csv').control) == {'reinit'}
-    assert not (tmp_path/'run'/'.lock').exists()
+    assert lock_holder(tmp_path/'run') is None
     again = run(*args[:-2], '--controls', 'random_mask', '--path', str(tmp_path/'run'))   # once free, the other controls join
     assert again.returncode == 0, again.stderr
     ctl = pd.read_csv(tmp_path/'run'/'controls.csv')
@@ -52,11 +52,21 @@ def test_stale_lock_after_kill_does_not_block_resume(tmp_path):
     assert wait_for(lambda: (tmp_path/'run'/'steps.json').exists(), p), 'no round finished before the end'
     assert p.poll() is None, 'the draw finished before it could be killed'
     p.send_signal(signal.SIGKILL); p.wait()
-    lock = json.loads((tmp_path/'run'/'.lock').read_text())
-    assert lock['pid'] == p.pid                                               # the killed process left its lock
+    assert holder(tmp_path/'run') == p.pid                                    # the killed process left its record...
+    assert lock_holder(tmp_path/'run') is None                                # ...but no lock: the kernel released it
     r = run(*args)
     assert r.returncode == 0, r.stderr
-    assert list(pd.read_csv(tmp_path/'run'/'history.csv')['round']) == [0, 1, 2] and not (tmp_path/'run'/'.lock').exists()
+    assert list(pd.read_csv(tmp_path/'run'/'history.csv')['round']) == [0, 1, 2] and lock_holder(tmp_path/'run') is None
+
+def test_lock_record_of_another_host_or_a_reused_pid_does_not_block(tmp_path):
+    "A record naming another host, or a live unrelated process, was refused for ever; only a held lock refuses now"
+    args = ['draw', *TINY, '--path', str(tmp_path/'run')]
+    for rec in (dict(pid=1, host='another-host', started='last week', cmd='lottery_fastai draw'),
+                dict(pid=os.getppid(), host=socket.gethostname(), started='earlier', cmd='lottery_fastai draw')):
+        (tmp_path/'run').mkdir(exist_ok=True)
+        (tmp_path/'run'/'.lock.json').write_text(json.dumps(rec))
+        r = run(*args)
+        assert r.returncode == 0, r.stderr
 
 @pytest.mark.parametrize('arch', sorted(MODELS))
 def test_tables_round_trip_types_for_every_model(tmp_path, arch):
@@ -136,3 +146,27 @@ def test_two_processes_over_gloo_draw_the_same_masks_and_resume(tmp_path):
         a, b = (Ticket.load(tmp_path/f/'tickets'/f'round_0{rnd}.safetensors') for f in ('multi', 'single'))
         for k in a.masks: assert torch.equal(a.masks[k], b.masks[k]), (rnd, k)
     assert r.stdout.count('run folder:') == 1                                        # rank 0 speaks for both
+
+def test_jobs_never_read_an_unfinished_draw(tmp_path):
+    "spend refuses a draw that is running or was killed, naming the rounds done; stability finishes its draw first"
+    folder = tmp_path/'run'
+    p = subprocess.Popen([CLI, 'draw', *TINY, '--path', str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert wait_for(lambda: holder(folder) == p.pid, p), 'the draw never took the lock'
+    p.send_signal(signal.SIGSTOP)      # alive and holding the lock, with its rounds not all done
+    try:
+        r = run('spend', '--path', str(folder), '--recipes', 'vanilla')
+        assert r.returncode == 2 and f'process {p.pid}' in r.stderr and 'running now' in r.stderr, r.stderr
+    finally:
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+    steps = json.loads((folder/'steps.json').read_text())['steps'] if (folder/'steps.json').exists() else {}
+    done = sum(k.startswith('round_') for k in steps)
+    assert done < 3
+    r = run('spend', '--path', str(folder), '--recipes', 'vanilla')
+    assert r.returncode == 2 and f'unfinished draw: {done} of its 3 rounds' in r.stderr, r.stderr
+    assert not (folder/'spend').exists()
+    r = run('stability', '--path', str(folder), *TINY[:-2], '--pairs', '1')   # the same options: it finishes the draw
+    assert r.returncode == 0, r.stderr
+    assert list(pd.read_csv(folder/'history.csv')['round']) == [0, 1, 2]
+    labels = {v['row']['label'] for k,v in json.loads((folder/'stability'/'steps.json').read_text())['steps'].items() if 'row' in v}
+    assert {l.split(' (')[0] for l in labels} == {'dense', 'round 1', 'round 2'}, labels
