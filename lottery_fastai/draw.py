@@ -445,6 +445,8 @@ def draw(self:Learner,
                                                                                          'nothing to train')
         for r in range(rounds + 1): _draw_round(self, run, s, r)
         rows = [v['row'] for v in run.finished('round_').values()]
+        # history.csv is a view of steps.json, rebuilt on every open: a kill between a step's commit and its table
+        if run.writes and rows: run.write_table('history.csv', pd.DataFrame(rows))
         res = DrawResult([_load_ticket(run, row['round']) for row in rows], pd.DataFrame(rows), run.path, run.config)
         if run.path is None: res._dense = run.load_tensors('dense.safetensors')[0]
         _check_ranks(run, res)
@@ -513,6 +515,7 @@ def draw_controls(self:Learner, res:DrawResult, # A finished draw
                 run.write_table('controls.csv', pd.DataFrame([v['row'] for v in run.finished('control/').values()]))
                 run.log(f"control {kind} of round {r}: test_acc {sc.get('test_acc', float('nan')):.4f}")
         ctl = pd.DataFrame([v['row'] for v in run.finished('control/').values()])
+        if run.writes and len(ctl): run.write_table('controls.csv', ctl)   # a view of steps.json, rebuilt on every open
         # the draw's plot, now with the controls
         if run.path is not None and run.path == res.path: _save_plot(run, res, ctl)
     return ctl

@@ -16,7 +16,7 @@ from fastai.learner import Learner
 from fastai.metrics import accuracy
 from fastai.callback.progress import ProgressCallback
 from fastai.imports import noop
-from .io import load_tensors, read_table
+from .io import load_tensors, read_table, read_json
 from .runs import Run, bar, config_diff
 from .data import reseed, check_seed
 from .callbacks import MaskCallback, SkipToIter, FiniteLossCallback, option_cbs, check_options
@@ -221,10 +221,10 @@ def stage_of(module:str)->str:
     return '.'.join(parts[:2]) if len(parts) > 2 else parts[0]
 
 def _dense_acc(draw_path):
-    h = Path(draw_path)/'history.csv'
-    if not h.exists(): return None
-    h = read_table(h)
-    return float(h.test_acc[h['round'] == 0].iloc[0]) if (h['round'] == 0).any() else None
+    "The dense round's test accuracy, from the draw's record of its finished steps (its tables are only views of it)"
+    st = Path(draw_path)/'steps.json'
+    row = read_json(st)['steps'].get('round_00', {}).get('row', {}) if st.exists() else {}
+    return row.get('test_acc')
 
 def plot_spend(history:pd.DataFrame, ax=None, metric:str='test_acc', dense_acc:float=None):
     "`metric` against the weights remaining, a curve per recipe: mean over seeds, bars of one standard deviation"
@@ -363,7 +363,10 @@ def spend_draw(res,                     # A `DrawResult`, or the run folder of a
         for rnd,seed,r in bar(todo, leave=False): _spend_step(run, s, dls, rnd, seed, r, save_models)
         want = {(r.name, rnd, seed) for rnd,seed,r in todo}
         done = [v for v in run.finished().values() if (v['row']['recipe'], v['row']['round'], v['row']['seed']) in want]
-        dense = _dense_acc(res.path) if res.path is not None else float(res.history.test_acc.iloc[0])
+        if run.writes:   # the tables are views of steps.json: rebuilt whenever the folder is opened (a kill can fall between)
+            run.write_table('act_zeros.csv', pd.DataFrame([a for v in run.finished().values() for a in v['acts']]))
+            run.write_table('history.csv', pd.DataFrame([v['row'] for v in run.finished().values()]))
+        dense = float(res.history.set_index('round').test_acc.get(0, float('nan')))
         out = SpendResult(pd.DataFrame([v['row'] for v in done]), pd.DataFrame([a for v in done for a in v['acts']]),
                           path, dense)
         if run.path is not None:

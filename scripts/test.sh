@@ -18,7 +18,7 @@ after=$(find nbs -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' -exec sha25
 [ "$before" == "$after" ] || fail "notebooks were not clean: nbdev_clean changed them; commit the result"
 
 echo "[lottery_fastai] 3/7 no undefined names in the generated modules (pyflakes)"
-undefined=$(python -m pyflakes lottery_fastai/*.py | grep 'undefined name' || true)
+undefined=$(python -m pyflakes lottery_fastai/*.py | grep "undefined name '" || true)
 [ -z "$undefined" ] || fail "pyflakes found undefined names (a notebook's test cell may import what the module lacks): $undefined"
 
 echo "[lottery_fastai] 4/7 README.md in sync with nbs/index.ipynb"

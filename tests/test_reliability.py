@@ -170,3 +170,18 @@ def test_jobs_never_read_an_unfinished_draw(tmp_path):
     assert list(pd.read_csv(folder/'history.csv')['round']) == [0, 1, 2]
     labels = {v['row']['label'] for k,v in json.loads((folder/'stability'/'steps.json').read_text())['steps'].items() if 'row' in v}
     assert {l.split(' (')[0] for l in labels} == {'dense', 'round 1', 'round 2'}, labels
+
+def test_tables_are_rebuilt_from_the_record(tmp_path):
+    "history.csv falling behind steps.json (a kill between the commit and the table) is rebuilt when the folder opens"
+    args = ['draw', *TINY, '--path', str(tmp_path/'run')]
+    assert run(*args).returncode == 0
+    h = tmp_path/'run'/'history.csv'
+    full = pd.read_csv(h)
+    full.iloc[:-1].to_csv(h, index=False)            # the last round's row lost
+    r = run(*args)
+    assert r.returncode == 0, r.stderr
+    pd.testing.assert_frame_equal(pd.read_csv(h), full)
+    h.unlink()                                       # no table at all: spend reads the record
+    r = run('spend', '--path', str(tmp_path/'run'), '--recipes', 'vanilla')
+    assert r.returncode == 0, r.stderr
+    assert list(pd.read_csv(tmp_path/'run'/'spend'/'history.csv')['round']) == [1, 2]
