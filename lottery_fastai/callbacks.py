@@ -117,7 +117,7 @@ class DeviceMixedPrecision(MixedPrecision):
     "fastai's `MixedPrecision`, with autocast and the gradient scaler on the model's device (CUDA or CPU)"
     def before_fit(self):
         dev = next(self.learn.model.parameters()).device.type
-        dtype = torch.bfloat16 if self.amp_mode == AMPMode.BF16 else torch.float16   # fastai keeps an `AMPMode`, not a str
+        dtype = torch.bfloat16 if self.amp_mode == AMPMode.BF16 else torch.float16   # an `AMPMode`, not a str
         if dev == 'cuda' and dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
             raise ValueError("`precision` 'bf16': this GPU does not support bfloat16; use 'fp16' or 'fp32'")
         self.kwargs['enabled'] = dtype == torch.float16   # bf16 has fp32's range: no loss scaling
@@ -170,7 +170,12 @@ def agree_across_ranks(tensors:dict)->bool:
 def check_options(precision:str='fp32', channels_last:bool=False, compile:bool=False, device=None):
     "Refuse training options this machine cannot run, before any work; the device they were checked for"
     if precision not in PRECISIONS: raise ValueError(f"`precision` must be one of {PRECISIONS}, got {precision!r}")
-    dev = torch.device(device) if device is not None else torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    if device is None: device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    try: dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"`device` must be 'cpu', 'cuda' or 'cuda:N', got {device!r}") from None
+    if dev.type not in ('cpu', 'cuda'): raise ValueError(f"`device` must be 'cpu', 'cuda' or 'cuda:N', got {device!r} "
+                                                         "(the library is tested on CPUs and CUDA GPUs only)")
     if dev.type == 'cuda' and not torch.cuda.is_available(): raise ValueError("`device` is 'cuda', but torch sees no "
                                                                               "GPU")
     if precision == 'bf16' and dev.type == 'cuda' and not torch.cuda.is_bf16_supported():

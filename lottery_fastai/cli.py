@@ -29,7 +29,7 @@ from .masks import CRITERIA
 from .tweaks import TweakContext
 from .spend import spend_draw, RECIPES, SpendResult, check_budget, PRESETS
 from .bench import bench_mask_upkeep, bench_epoch
-from .stability import stability, plot_instability
+from .stability import stability, plot_instability, BN_MODES
 from .elastic import elastic, ELASTIC_METHODS, STRATEGIES
 from .figures import figure, FIGURES
 
@@ -279,9 +279,12 @@ def _ks(ks:str, total:int)->list:
     "Comma-separated iterations, or shares of training written with %, as iterations"
     out = []
     for v in [v for v in str(ks).split(',') if v]:
-        try: out.append(round(float(v[:-1])/100*total) if v.endswith('%') else int(v))
+        try: x = float(v[:-1]) if v.endswith('%') else int(v)
         except ValueError: raise ValueError("`ks` must be comma-separated iterations or percentages ('0,10,5%'), "
                                             f"got {ks!r}") from None
+        if v.endswith('%') and not 0 <= x < 100: raise ValueError(f"`ks`: {v!r} is not a share of training in "
+                                                                  "[0%, 100%)")
+        out.append(round(x/100*total) if v.endswith('%') else x)
     if len(set(out)) != len(out): raise ValueError(f"`ks` {ks!r} gives iterations {out}: each iteration counts once")
     return out
 
@@ -314,6 +317,8 @@ def stability_job(path:str='runs/draw',   # Run folder of a draw (made first, wi
                   data_path:str=None,      # Local folder of the data
                  )->pd.DataFrame:          # One row per pair
     "Instability of training: error barriers between pairs of children of the dense network at each k, and of tickets"
+    _ks(ks, 10**12)   # its form, before any training (its range once the draw's length is known)
+    if bn not in BN_MODES: raise ValueError(f"`bn` must be one of {list(BN_MODES)}, got {bn!r}")
     if _draw_to_finish(Path(path)):   # no draw there yet, or one left unfinished (killed): make or finish it first
         draw_job(data=data, arch=arch, rounds=rounds, epochs=epochs, lr=lr, schedule=schedule, warmup=warmup, rate=rate,
                  width=width, bs=bs, n=n, seed=seed, preset=preset, controls='', path=path, data_path=data_path)

@@ -252,8 +252,9 @@ class DrawResult:
             hint = f": pass the draw's own folder, {path.parent}" if cfg.get('job') == 'spend' else ''
             raise ValueError(f"`path` {path} holds a {cfg.get('job', 'run of another kind')} run, not a draw{hint}")
         h = lock_holder(path)
-        if h and h['pid'] != os.getpid(): raise ValueError(f"`path` {path} holds a draw that process {h.get('pid')} on {h.get('host')} is running "
-                               f"now (started {h.get('started')}): wait for it to finish, then run this again")
+        if h and h['pid'] != os.getpid():
+            raise ValueError(f"`path` {path} holds a draw that process {h['pid']} on {h['host']} is running now "
+                             f"(started {h['started']}): wait for it to finish, then run this again")
         steps = read_json(path/'steps.json')['steps'] if (path/'steps.json').is_file() else {}
         rows = [v['row'] for k,v in steps.items() if k.startswith('round_')]
         want = cfg.get('rounds', len(rows) - 1) + 1

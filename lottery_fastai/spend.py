@@ -363,7 +363,7 @@ def spend_draw(res,                     # A `DrawResult`, or the run folder of a
         for rnd,seed,r in bar(todo, leave=False): _spend_step(run, s, dls, rnd, seed, r, save_models)
         want = {(r.name, rnd, seed) for rnd,seed,r in todo}
         done = [v for v in run.finished().values() if (v['row']['recipe'], v['row']['round'], v['row']['seed']) in want]
-        if run.writes:   # the tables are views of steps.json: rebuilt whenever the folder is opened (a kill can fall between)
+        if run.writes:   # the tables are views of steps.json, rebuilt on every open (a kill can fall between)
             run.write_table('act_zeros.csv', pd.DataFrame([a for v in run.finished().values() for a in v['acts']]))
             run.write_table('history.csv', pd.DataFrame([v['row'] for v in run.finished().values()]))
         dense = float(res.history.set_index('round').test_acc.get(0, float('nan')))

@@ -235,6 +235,7 @@ def stability(learn:Learner,          # The learner whose model, as it is, is th
     if isinstance(pairs, bool) or not isinstance(pairs, int) or pairs < 1: raise ValueError("`pairs` must be an int "
                                                                                             f">= 1, got {pairs!r}")
     check_fit(fit, n_epoch, lr, fit_kwargs)
+    _check_barrier_args(n, bn, learn.model)   # before any child trains: a bad `bn` must not leave a folder half done
     s = SimpleNamespace(n_epoch=n_epoch, lr=lr, fit=fit, fit_kwargs=fit_kwargs, seed=seed, n=n, bn=bn,
                         bn_main='reestimate' if bn == 'both' else bn,
                         batches=eval_batches(learn.dls))

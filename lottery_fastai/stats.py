@@ -13,15 +13,16 @@ import numpy as np, pandas as pd
 from scipy import stats as sst
 
 # %% ../nbs/00c_stats.ipynb #8b76ee3b
-def per_seed(d,                 # Differences: a Series indexed by seed, or with a `seed` level among others; or a dict seed -> value
+def per_seed(d,                 # A Series indexed by seed (or with a `seed` level among others), or a dict
              seed:str='seed',   # Name of the index level that holds the seed
             )->pd.Series:       # One value per seed: the mean over every other level (rounds, pairs, ...)
     "Reduce `d` to one value per seed, averaging over every other index level; missing values are dropped"
     if isinstance(d, dict): d = pd.Series(d).rename_axis(seed)
-    if not isinstance(d, pd.Series): raise TypeError(f"`d` must be a pandas Series or a dict seed -> value, got {type(d).__name__}")
+    if not isinstance(d, pd.Series):
+        raise TypeError(f"`d` must be a pandas Series or a dict seed -> value, got {type(d).__name__}")
     if seed not in d.index.names:
-        raise ValueError(f"`d` must be indexed by seed (an index level named {seed!r}): rounds and pairs of one seed are "
-                         f"one lineage, not independent measurements; its index levels are {list(d.index.names)}")
+        raise ValueError(f"`d` must be indexed by seed (an index level named {seed!r}): rounds and pairs of one seed "
+                         f"are one lineage, not independent measurements; its index levels are {list(d.index.names)}")
     return d.dropna().groupby(level=seed).mean()
 
 # %% ../nbs/00c_stats.ipynb #675cba27
@@ -87,13 +88,14 @@ def dense_floor(data:str, arch:str)->Floor:
 # %% ../nbs/00c_stats.ipynb #54256ef7
 class Gate:
     "Whether an experiment's dense reference learned: its test accuracy per seed against the floor, beside chance"
-    def __init__(self, dense,                # Dense test accuracy (fraction): a Series indexed by seed, a dict, or a number
+    def __init__(self, dense,                # Dense test accuracy (fraction): a Series by seed, a dict, or a number
                  data:str,                   # Data set, e.g. 'mnist5k' (for chance and the floor)
                  arch:str=None,              # Architecture, e.g. 'resnet8' (for the floor)
                  floor:float=None,           # A floor (fraction) in place of `DENSE_FLOORS`
                  chance:float=None,          # Chance accuracy in place of 1/`N_CLASSES[data]`
                  name:str='the dense network'):
-        self.dense = per_seed(dense) if isinstance(dense, (pd.Series, dict)) else pd.Series([float(dense)]).rename_axis('seed')
+        by_seed = isinstance(dense, (pd.Series, dict))
+        self.dense = per_seed(dense) if by_seed else pd.Series([float(dense)]).rename_axis('seed')
         self.floor = float(floor) if floor is not None else dense_floor(data, arch).acc
         if chance is None and data not in N_CLASSES: raise KeyError(f"chance is unknown for {data!r}: pass `chance=`")
         self.chance = float(chance) if chance is not None else 1/N_CLASSES[data]
