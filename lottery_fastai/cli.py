@@ -74,7 +74,7 @@ def _ints(name:str, value)->list:
     try: out = [int(x) for x in str(value).split(',')]
     except ValueError: raise ValueError(f"`{name}` must be comma-separated ints, got {value!r}") from None
     if len(set(out)) != len(out):
-        raise ValueError(f"`{name}` repeats {sorted({v for v in out if out.count(v) > 1})}: each value counts once")
+        raise ValueError(f"`{name}` repeats a value ({sorted({v for v in out if out.count(v) > 1})}): each counts once")
     return out
 
 # %% ../nbs/20_cli.ipynb #6035603f

@@ -4,11 +4,11 @@
 
 # %% auto #0
 __all__ = ['papers_sgd', 'REWINDS', 'sparsity_', 'OPTIONS', 'CONTROLS', 'Ticket', 'sched_step', 'step_milestones', 'sched_warmup',
-           'evaluate', 'eval_dls', 'score', 'pruning_batches', 'check_fit', 'check_fits_data', 'DrawResult',
+           'evaluate', 'eval_dls', 'score', 'pruning_batches', 'check_fit', 'check_fits_data', 'DrawResult', 'draw_id',
            'check_ticket_meta', 'plot_history', 'remaining_axis', 'options_config', 'prune_at_init']
 
 # %% ../nbs/04_draw.ipynb #247759ae
-import math, os
+import math, os, json, hashlib
 from pathlib import Path
 from bisect import bisect_right
 from functools import partial
@@ -21,7 +21,7 @@ from fastai.learner import Learner
 from fastai.optimizer import SGD
 from fastai.callback.schedule import ParamScheduler, fit_one_cycle, fit_flat_cos
 from .io import save_tensors, load_tensors, read_json
-from .runs import Run, lock_holder
+from .runs import Run, lock_holder, jsonable
 from .data import reseed, check_seed
 from .models import get_model
 from .masks import prunable, prune, apply_masks, sparsity, full_masks, get_criterion, check_fraction
@@ -267,11 +267,19 @@ class DrawResult:
         for t,row,f in zip(tickets, rows, files): check_ticket_meta(t, cfg, row['round'], f)
         return cls(tickets, pd.DataFrame(rows), path, cfg)
 
+def draw_id(config:dict)->str:
+    "A draw's identity: a hash of its settings (but the number of rounds, which a draw may extend)"
+    cfg = {k: v for k,v in jsonable(config).items() if k != 'rounds'}
+    return hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
 def check_ticket_meta(t:Ticket, config:dict, rnd:int, where):
     "Refuse a ticket whose metadata disagrees with the draw it is found in (a file copied from another run)"
     want = {**{k: config.get(k) for k in ('arch', 'n_in', 'n_out', 'model_kwargs', 'seed') if k in config},
             'round': rnd}
     diff = [f"{k} {t.meta.get(k)!r} there, {v!r} in the draw" for k,v in want.items() if t.meta.get(k) != v]
+    if not diff and t.meta.get('draw_id', draw_id(config)) != draw_id(config):   # tickets before 2026-12-02 have none
+        diff = [f"the same architecture and seed, drawn with other settings: draw_id {t.meta['draw_id']!r} there, "
+                f"{draw_id(config)!r} in the draw"]
     if diff: raise ValueError(f"{where} does not belong to this draw ({'; '.join(diff)}): restore the draw's own "
                               "file, or draw again in a new folder")
 
@@ -351,6 +359,7 @@ def _draw_spec(learn:Learner, a:dict)->SimpleNamespace:
               'fit_kwargs': a['fit_kwargs'], 'prunable_kwargs': pkw, 'allow_collapse': a['allow_collapse'],
               'n_iter': len(learn.dls.train), 'data_seed': a['data_seed'], 'prune_batches': a['prune_batches'],
               **options_config(a)}
+    meta['draw_id'] = draw_id(config)
     prune_kw = dict(rate=a['rate'], sparsity=a['sparsity'], criterion=crit, allow_collapse=a['allow_collapse'],
                     seed=a['seed'])
     same = {k_: a[k_] for k_ in ('rounds', 'fit', 'n_epoch', 'rewind', 'seed', 'data_seed', 'prune_batches')}

@@ -185,3 +185,18 @@ def test_tables_are_rebuilt_from_the_record(tmp_path):
     r = run('spend', '--path', str(tmp_path/'run'), '--recipes', 'vanilla')
     assert r.returncode == 0, r.stderr
     assert list(pd.read_csv(tmp_path/'run'/'spend'/'history.csv')['round']) == [1, 2]
+
+def test_ticket_of_another_draw_is_refused(tmp_path):
+    "Same architecture and seed, another rate: its ticket copied into this draw's folder was accepted"
+    from fastai.learner import Learner
+    from lottery_fastai.data import get_dls
+    from lottery_fastai.draw import DrawResult
+    dls = get_dls('mnist5k', bs=64, n=600, seed=0)
+    for name,rate in (('a', 0.2), ('b', 0.5)):
+        learn = Learner(dls, get_model('lenet300', n_in=1, n_out=10, seed=0))
+        with learn.no_bar(), learn.no_logging():
+            learn.draw(rounds=1, n_epoch=1, lr=1e-3, rate=rate, path=tmp_path/name, meta=dict(arch='lenet300', n_in=1, n_out=10))
+    DrawResult.load(tmp_path/'a')
+    f = 'tickets/round_01.safetensors'
+    (tmp_path/'a'/f).write_bytes((tmp_path/'b'/f).read_bytes())
+    with pytest.raises(ValueError, match='does not belong to this draw .*draw_id'): DrawResult.load(tmp_path/'a')
