@@ -79,9 +79,13 @@ def acquire_lock(folder:Path)->FileLock:
         h = _holder(folder)
         raise RunLocked(f"`path` {folder} is in use by process {h['pid']} on {h['host']}, started {h['started']} "
                         f"({h['cmd']}): wait for it to finish, or stop that process; its lock ends with it") from None
+    me = dict(pid=os.getpid(), host=socket.gethostname(), started=time.strftime('%Y-%m-%d %H:%M:%S'),
+              cmd=' '.join(sys.argv)[:300])
+    try: files.write_json(folder/HOLDER, me)
+    except BaseException:   # a full or read-only disk: hold nothing we cannot describe
+        lock.release()
+        raise
     _HELD[_key(folder)] = lock
-    files.write_json(folder/HOLDER, dict(pid=os.getpid(), host=socket.gethostname(),
-                                   started=time.strftime('%Y-%m-%d %H:%M:%S'), cmd=' '.join(sys.argv)[:300]))
     return lock
 
 def release_lock(folder:Path):
