@@ -130,7 +130,8 @@ def claim(text:str,            # The claim, worded as the paper words it
     x = per_seed(d)
     lo, hi = interval(x.values, level, method)
     m, sd, n = (x.mean(), x.std(ddof=1), len(x)) if len(x) else (math.nan, math.nan, 0)
-    verdict = gate.message if gate is not None and not gate.ok else decide(lo, hi, side, margin)
+    verdict = decide(lo, hi, side, margin)   # checks `side` and `margin` whatever the gate says
+    if gate is not None and not gate.ok: verdict = gate.message
     test = {+1: f' (test: > {-margin:+g})', -1: f' (test: < {margin:+g})', 0: f' (test: within ±{margin:g})'}[side]
     measured = (f"{m:+.2f} {unit}, {100*level:.0f}% CI [{lo:+.2f}, {hi:+.2f}], sd {sd:.2f}, n = {n} seeds"
                 + (test if margin else ''))
