@@ -24,12 +24,12 @@ from .runs import Run, RunLocked, quiet_unless_interactive, lock_holder
 from .data import get_dls, DATASETS, check_seed
 from .models import get_model, MODELS
 from .callbacks import TrainingDiverged, FiniteLossCallback, check_options
-from .draw import papers_sgd, CONTROLS, DrawResult, check_fit, check_fits_data, score
+from .draw import papers_sgd, CONTROLS, DrawResult, check_fit, check_fits_data, score, finished_rounds
 from .masks import CRITERIA
 from .tweaks import TweakContext
 from .spend import spend_draw, RECIPES, SpendResult, check_budget, PRESETS
 from .bench import bench_mask_upkeep, bench_epoch
-from .stability import stability, plot_instability, BN_MODES
+from .stability import stability, plot_instability, check_bn
 from .elastic import elastic, ELASTIC_METHODS, STRATEGIES
 from .figures import figure, FIGURES
 
@@ -303,8 +303,8 @@ def _draw_to_finish(p:Path)->bool:
     if not (p/'config.json').is_file(): return True
     cfg = read_json(p/'config.json')
     if cfg.get('job') != 'draw' or lock_holder(p): return False
-    steps = read_json(p/'steps.json')['steps'] if (p/'steps.json').is_file() else {}
-    return sum(k.startswith('round_') for k in steps) < cfg.get('rounds', 0) + 1
+    rows, want = finished_rounds(p, cfg)
+    return len(rows) < want
 
 def stability_job(path:str='runs/draw',   # Run folder of a draw (made first, with the options below, if none is there)
                   ks:str='0',              # Comma-separated iterations to spawn dense pairs at (% of training: 5%)
@@ -318,7 +318,7 @@ def stability_job(path:str='runs/draw',   # Run folder of a draw (made first, wi
                  )->pd.DataFrame:          # One row per pair
     "Instability of training: error barriers between pairs of children of the dense network at each k, and of tickets"
     _ks(ks, 10**12)   # its form, before any training (its range once the draw's length is known)
-    if bn not in BN_MODES: raise ValueError(f"`bn` must be one of {list(BN_MODES)}, got {bn!r}")
+    check_bn(bn)
     if _draw_to_finish(Path(path)):   # no draw there yet, or one left unfinished (killed): make or finish it first
         draw_job(data=data, arch=arch, rounds=rounds, epochs=epochs, lr=lr, schedule=schedule, warmup=warmup, rate=rate,
                  width=width, bs=bs, n=n, seed=seed, preset=preset, controls='', path=path, data_path=data_path)

@@ -4,8 +4,9 @@
 
 # %% auto #0
 __all__ = ['papers_sgd', 'REWINDS', 'sparsity_', 'OPTIONS', 'CONTROLS', 'Ticket', 'sched_step', 'step_milestones', 'sched_warmup',
-           'evaluate', 'eval_dls', 'score', 'pruning_batches', 'check_fit', 'check_fits_data', 'DrawResult', 'draw_id',
-           'check_ticket_meta', 'plot_history', 'remaining_axis', 'options_config', 'prune_at_init']
+           'evaluate', 'eval_dls', 'score', 'pruning_batches', 'check_fit', 'check_fits_data', 'DrawResult',
+           'finished_rounds', 'draw_id', 'check_ticket_meta', 'plot_history', 'remaining_axis', 'options_config',
+           'prune_at_init']
 
 # %% ../nbs/04_draw.ipynb #247759ae
 import math, os, json, hashlib
@@ -255,9 +256,7 @@ class DrawResult:
         if h and h['pid'] != os.getpid():
             raise ValueError(f"`path` {path} holds a draw that process {h['pid']} on {h['host']} is running now "
                              f"(started {h['started']}): wait for it to finish, then run this again")
-        steps = read_json(path/'steps.json')['steps'] if (path/'steps.json').is_file() else {}
-        rows = [v['row'] for k,v in steps.items() if k.startswith('round_')]
-        want = cfg.get('rounds', len(rows) - 1) + 1
+        rows, want = finished_rounds(path, cfg)
         if len(rows) < want:
             raise ValueError(f"`path` {path} holds an unfinished draw: {len(rows)} of its {want} rounds (0 to "
                              f"{want - 1}) are done. Finish it first by running the command that started it again "
@@ -266,6 +265,12 @@ class DrawResult:
         tickets = [Ticket.load(f) for f in files]
         for t,row,f in zip(tickets, rows, files): check_ticket_meta(t, cfg, row['round'], f)
         return cls(tickets, pd.DataFrame(rows), path, cfg)
+
+def finished_rounds(path, config:dict)->tuple:
+    "(the rows of the finished rounds, the number of rounds asked for, round 0 included) of the draw in `path`"
+    steps = read_json(Path(path)/'steps.json')['steps'] if (Path(path)/'steps.json').is_file() else {}
+    rows = [v['row'] for k,v in steps.items() if k.startswith('round_')]
+    return rows, config.get('rounds', max(len(rows) - 1, 0)) + 1
 
 def draw_id(config:dict)->str:
     "A draw's identity: a hash of its settings (but the number of rounds, which a draw may extend)"
@@ -277,9 +282,10 @@ def check_ticket_meta(t:Ticket, config:dict, rnd:int, where):
     want = {**{k: config.get(k) for k in ('arch', 'n_in', 'n_out', 'model_kwargs', 'seed') if k in config},
             'round': rnd}
     diff = [f"{k} {t.meta.get(k)!r} there, {v!r} in the draw" for k,v in want.items() if t.meta.get(k) != v]
-    if not diff and t.meta.get('draw_id', draw_id(config)) != draw_id(config):   # tickets before 2026-12-02 have none
+    ours = draw_id(config)
+    if not diff and t.meta.get('draw_id', ours) != ours:   # tickets before 2026-12-02 have none
         diff = [f"the same architecture and seed, drawn with other settings: draw_id {t.meta['draw_id']!r} there, "
-                f"{draw_id(config)!r} in the draw"]
+                f"{ours!r} in the draw"]
     if diff: raise ValueError(f"{where} does not belong to this draw ({'; '.join(diff)}): restore the draw's own "
                               "file, or draw again in a new folder")
 

@@ -16,11 +16,11 @@ from fastai.learner import Learner
 from fastai.metrics import accuracy
 from fastai.callback.progress import ProgressCallback
 from fastai.imports import noop
-from .io import load_tensors, read_table, read_json
+from .io import load_tensors, read_table
 from .runs import Run, bar, config_diff
 from .data import reseed, check_seed
 from .callbacks import MaskCallback, SkipToIter, FiniteLossCallback, option_cbs, check_options
-from .draw import (Ticket, DrawResult, score, state_copy, papers_sgd, check_fit, remaining_axis,
+from .draw import (Ticket, DrawResult, score, state_copy, papers_sgd, check_fit, remaining_axis, finished_rounds,
                                  options_config, OPTIONS)
 from .tweaks import (Tweak, TweakContext, TWEAKS, tweak_from_dict, Act, Skips, Smoothing, Distill,
                                    activation_sparsity, ACTIVATIONS)
@@ -222,9 +222,8 @@ def stage_of(module:str)->str:
 
 def _dense_acc(draw_path):
     "The dense round's test accuracy, from the draw's record of its finished steps (its tables are only views of it)"
-    st = Path(draw_path)/'steps.json'
-    row = read_json(st)['steps'].get('round_00', {}).get('row', {}) if st.exists() else {}
-    return row.get('test_acc')
+    rows, _ = finished_rounds(draw_path, {})
+    return next((r['test_acc'] for r in rows if r['round'] == 0), None)
 
 def plot_spend(history:pd.DataFrame, ax=None, metric:str='test_acc', dense_acc:float=None):
     "`metric` against the weights remaining, a curve per recipe: mean over seeds, bars of one standard deviation"
@@ -315,6 +314,11 @@ def _spend_spec(res, dls, recipes, rounds, seeds, n_epoch, lr, fit, fit_kwargs, 
                            teacher=teacher, budget=gradinit_budget, have=have, options=options,
                            config=dict(job='spend', training=training, recipes={r.name: r.to_dict() for r in rs}))
 
+def _write_tables(run:Run):
+    "`history.csv` and `act_zeros.csv`: views of the finished steps"
+    run.write_table('act_zeros.csv', pd.DataFrame([a for v in run.finished().values() for a in v['acts']]))
+    run.write_table('history.csv', pd.DataFrame([v['row'] for v in run.finished().values()]))
+
 def _spend_step(run:Run, s, dls, rnd:int, seed:int, r:Recipe, save_models:bool):
     "Spend round `rnd` with recipe `r` and seed `seed`, unless done: train, save the model, commit the row and zeros"
     step = f'{r.name}/round_{rnd:02d}/seed_{seed}'
@@ -330,8 +334,7 @@ def _spend_step(run:Run, s, dls, rnd:int, seed:int, r:Recipe, save_models:bool):
         run.save_tensors(f'models/{r.name}_round_{rnd:02d}_seed_{seed}.safetensors', state_copy(learn.model),
                          {'recipe': r.to_dict(), 'round': rnd, 'seed': seed, 'scores': sc})
     run.finish(step, row=row, acts=acts)
-    run.write_table('act_zeros.csv', pd.DataFrame([a for v in run.finished().values() for a in v['acts']]))
-    run.write_table('history.csv', pd.DataFrame([v['row'] for v in run.finished().values()]))
+    _write_tables(run)
     gi = (f", re-scaling ({sc['gradinit_iters']} iteration(s)) {sc['gradinit_s']:.1f} s "
           f"for {sc['train_s']:.1f} s of training" if r.get(Rescale) else '')
     run.log(f"spent round {rnd} (sparsity {t.sparsity:.4f}) with {r.name}, seed {seed}: test_acc "
@@ -363,9 +366,7 @@ def spend_draw(res,                     # A `DrawResult`, or the run folder of a
         for rnd,seed,r in bar(todo, leave=False): _spend_step(run, s, dls, rnd, seed, r, save_models)
         want = {(r.name, rnd, seed) for rnd,seed,r in todo}
         done = [v for v in run.finished().values() if (v['row']['recipe'], v['row']['round'], v['row']['seed']) in want]
-        if run.writes:   # the tables are views of steps.json, rebuilt on every open (a kill can fall between)
-            run.write_table('act_zeros.csv', pd.DataFrame([a for v in run.finished().values() for a in v['acts']]))
-            run.write_table('history.csv', pd.DataFrame([v['row'] for v in run.finished().values()]))
+        if run.writes: _write_tables(run)   # rebuilt on every open: a kill can fall between a commit and its tables
         dense = float(res.history.set_index('round').test_acc.get(0, float('nan')))
         out = SpendResult(pd.DataFrame([v['row'] for v in done]), pd.DataFrame([a for v in done for a in v['acts']]),
                           path, dense)
