@@ -104,13 +104,13 @@ class _TimedMaskCallback(MaskCallback):
     def after_step(self): self._timed(super().after_step); self.times.append(self.t)
 
 # %% ../nbs/03a_bench.ipynb #b9e246fd
-import tempfile, math
+import tempfile, math, inspect
 from pathlib import Path
 import numpy as np
 from PIL import Image
 from fastai.vision.data import cifar_stats
 from .data import tensor_dls, folder_dls
-from .models import get_model
+from .models import get_model, MODELS
 from .callbacks import FiniteLossCallback, option_cbs, check_options
 
 def synthetic_folder(root, n:int=1024, n_test:int=64, size:int=32, n_classes:int=10, seed:int=0)->Path:
@@ -173,7 +173,9 @@ def bench_epoch(archs=('resnet20', 'resnet18'), bss=(128, 512), precisions=('fp3
     for arch,bs,prec in [(a, b, p) for a in archs for b in bss for p in precisions]:
         dl = {'library': tensor_dls(root, bs=bs, stats=cifar_stats, device=device)}
         if folder: dl['folder'] = folder_dls(root, bs=bs, stats=cifar_stats, device=device)
-        base = get_model(arch, n_in=3, n_out=10, seed=seed).to(device)
+        # the images are CIFAR-shaped: a model that flattens them (LeNet) is built for 32 x 32
+        kw = {'img_size': 32} if 'img_size' in inspect.signature(MODELS.get(arch, lambda: 0)).parameters else {}
+        base = get_model(arch, n_in=3, n_out=10, seed=seed, **kw).to(device)
         masks = prune(prunable(base), sparsity=0.8)
         run = {'plain': lambda: _plain_epoch(copy.deepcopy(base), x, y, bs, device, prec, mean, std),
                **{k: (lambda d=d: _fastai_epoch(copy.deepcopy(base), d, prec, masks, device)) for k,d in dl.items()}}

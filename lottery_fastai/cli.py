@@ -31,7 +31,7 @@ from .spend import spend_draw, RECIPES, SpendResult, check_budget, PRESETS
 from .bench import bench_mask_upkeep, bench_epoch
 from .stability import stability, plot_instability, check_bn
 from .elastic import elastic, ELASTIC_METHODS, STRATEGIES
-from .figures import figure, FIGURES
+from .figures import figure, FIGURES, Figures, spending_claims
 
 # %% ../nbs/20_cli.ipynb #a7e2a1f4
 def _renamed(f, **names):
@@ -389,6 +389,12 @@ def figure_job(name:str,                # A key of `FIGURES`, or 'all'
     for n in names:
         out[n] = figure(n, path, scale, data, sd, cpu_ok=cpu_ok, verbose=True)
         print(f"{n}: {Path(path)/'figures'/n}.png ({len(out[n])} rows in {n}.csv)", flush=True)
+    cl = spending_claims(Figures(path, scale, data, sd), out)   # the verdicts of `lottery_fastai.stats`, per seed
+    if len(cl):
+        write_table(Path(path)/'figures'/'claims.csv', cl[['figure', 'claim', 'source', 'measured', 'verdict', 'mean',
+                                                            'sd', 'n', 'lo', 'hi', 'side', 'margin']])
+        print(f"claims ({cl.attrs.get('reference', '')}), in {Path(path)/'figures'/'claims.csv'}:", flush=True)
+        for r in cl.itertuples(): print(f"  {r.figure}: {r.claim}: {r.measured}: {r.verdict}", flush=True)
     return out
 
 # %% ../nbs/20_cli.ipynb #4327cb39
@@ -490,10 +496,12 @@ ALIASES = {'n_epoch': 'epochs', 'name': 'data', 'kinds': 'controls', 'iteration'
 
 def cli_message(msg:str, job)->str:
     "`msg` with every backticked argument that is an option of `job` written as the user types it: `--epochs`"
-    opts = set(inspect.signature(job).parameters)
+    ps = inspect.signature(job).parameters
+    opts = set(ps)
     def _opt(m):
-        k = ALIASES.get(m.group(1), m.group(1))
-        return f'--{k}' if k in opts else m.group(0)
+        k = m.group(1) if m.group(1) in opts else ALIASES.get(m.group(1), m.group(1))   # the job's own name first
+        if k not in opts: return m.group(0)
+        return k if ps[k].default is inspect.Parameter.empty else f'--{k}'   # a positional as --help writes it
     return re.sub(r'`(\w+)`', _opt, msg)
 
 def init_distributed()->int:
@@ -528,6 +536,9 @@ def main(argv=None)->int:
         world = init_distributed()
         quiet = int(os.environ.get('RANK', '0')) > 0   # in a distributed job, rank 0 speaks for all
         with contextlib.redirect_stdout(open(os.devnull, 'w')) if quiet else contextlib.nullcontext(): job(**args)
+    except BrokenPipeError:   # the reader of our output left (`| head`): nothing the user typed is wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # so the exit's flush fails silently
+        return 141                                                        # 128 + SIGPIPE, as a shell reports it
     except USER_ERRORS as e:
         if debug: raise
         print(f'lottery_fastai: error: {cli_message(str(e), job)}', file=sys.stderr)

@@ -317,6 +317,10 @@ def get_dls(name:str='mnist5k',   # `DATASETS`: 'mnist5k', 'cifar10', 'cifar100'
            )->DataLoaders:        # train, valid and test loaders (`dls.train`, `dls.valid`, `dls.test`)
     "One entry point for every data set: a seeded 9:1 train/valid split of the training set, the test set kept apart"
     if name not in DATASETS: raise ValueError(f"`name` must be one of {list(DATASETS)}, got {name!r}")
+    if name != 'mnist5k' and kwargs.get('n') is not None:
+        raise ValueError(f"`n` (a seeded subsample) applies to the embedded 'mnist5k' only, not to {name!r}: point "
+                         "`path` at a folder that holds fewer images instead")
+    if name != 'mnist5k': kwargs.pop('n', None)   # n=None: the whole set
     if name == 'mnist5k':
         if path is not None: raise ValueError(f"`path` ({path}) applies to 'folder' and the downloadable data sets; "
                                               "'mnist5k' is embedded in the package")

@@ -117,6 +117,8 @@ class Run:
                  what:str='run',            # What the folder holds, for messages: 'draw', 'spend'...
                  verbose:bool=False,        # Print every log line too
                  follower:bool=None):       # Read the folder, never write it (default: in a distributed job, rank > 0)
+        if isinstance(path, str) and not path.strip():   # Path('') is the current directory: never a run folder
+            raise ValueError("`path` is empty: name a run folder (or pass None to keep the run in memory)")
         self.path = None if path is None else Path(path)
         self.config, self.merge, self.what, self.verbose = jsonable(config or {}), merge, what, verbose
         self.follower = rank_world()[0] > 0 if follower is None else follower

@@ -167,6 +167,8 @@ def spend(ticket:Ticket, dls, recipe='vanilla',
     model, ctx, gi_s = tweaked_model(ticket, dls, r, teacher, seed, gradinit_budget, n_epoch)
     learn = Learner(dls, model, metrics=accuracy, **({'opt_func': opt_func} if opt_func is not None else {}))
     extra = [cb for t in r.tweaks for cb in t.to_learner(learn, ctx)]
+    clash = sorted(k for k in ctx.info if k.endswith(('_loss', '_acc')) or k in ('act_zeros', 'gradinit_s', 'train_s'))
+    if clash: raise ValueError(f"recipe {r.name!r}: its tweaks left {clash} in `ctx.info`, names of the spend's scores")
     reseed(seed, dls)
     if quiet:
         learn.logger = noop
@@ -181,7 +183,9 @@ def spend(ticket:Ticket, dls, recipe='vanilla',
     learn.act_zeros = activation_sparsity(model, dls.valid, n_batches=4) if has_acts else None
     if learn.act_zeros is not None: scores['act_zeros'] = float(learn.act_zeros.zeros.mean())
     # wall-clock: re-scaling next to the training it precedes
-    scores.update(gradinit_iters=ctx.info.get('gradinit_iters', 0), gradinit_s=gi_s, train_s=t2 - t1)
+    # the numbers the tweaks left in `ctx.info` join the scores, and so the spend's history
+    info = {k: v for k,v in ctx.info.items() if isinstance(v, (bool, int, float, str))}
+    scores.update({'gradinit_iters': 0, **info, 'gradinit_s': gi_s, 'train_s': t2 - t1})
     return learn, scores
 
 # %% ../nbs/07_spend.ipynb #5896035e

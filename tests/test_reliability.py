@@ -200,3 +200,13 @@ def test_ticket_of_another_draw_is_refused(tmp_path):
     f = 'tickets/round_01.safetensors'
     (tmp_path/'a'/f).write_bytes((tmp_path/'b'/f).read_bytes())
     with pytest.raises(ValueError, match='does not belong to this draw .*draw_id'): DrawResult.load(tmp_path/'a')
+
+def test_broken_pipe_is_not_a_user_error(tmp_path):
+    "`lottery_fastai draw ... | head -1`: the reader leaves; the job stops quietly (141, as a shell says), no 'error:'"
+    p = subprocess.Popen([CLI, 'draw', '--rounds', '3', '--epochs', '2', '--n', '600', '--bs', '64', '--controls', '',
+                          '--path', str(tmp_path/'run')], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p.stdout.readline()                              # what `head -1` reads, then it exits
+    p.stdout.close()
+    err = p.stderr.read()
+    assert p.wait(timeout=900) == 141, err
+    assert 'error' not in err.lower() and 'Traceback' not in err, err
