@@ -19,7 +19,7 @@ from fastai.learner import Learner
 from fastai.metrics import accuracy
 from fastai.callback.progress import CSVLogger
 from fastai.callback.schedule import fit_one_cycle
-from .io import DiskError, write_table, read_json
+from .io import DiskError, write_table, read_table, read_json
 from .runs import Run, RunLocked, quiet_unless_interactive, lock_holder
 from .data import get_dls, DATASETS, check_seed
 from .models import get_model, MODELS
@@ -389,7 +389,9 @@ def figure_job(name:str,                # A key of `FIGURES`, or 'all'
     for n in names:
         out[n] = figure(n, path, scale, data, sd, cpu_ok=cpu_ok, verbose=True)
         print(f"{n}: {Path(path)/'figures'/n}.png ({len(out[n])} rows in {n}.csv)", flush=True)
-    cl = spending_claims(Figures(path, scale, data, sd), out)   # the verdicts of `lottery_fastai.stats`, per seed
+    # the claims of every figure made in this folder so far, from their tables: the verdicts of `lottery_fastai.stats`
+    made = {n: read_table(f) for n in FIGURES if (f := Path(path)/'figures'/f'{n}.csv').exists()}
+    cl = spending_claims(Figures(path, scale, data, sd), made)
     if len(cl):
         write_table(Path(path)/'figures'/'claims.csv', cl[['figure', 'claim', 'source', 'measured', 'verdict', 'mean',
                                                             'sd', 'n', 'lo', 'hi', 'side', 'margin']])

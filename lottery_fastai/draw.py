@@ -5,11 +5,11 @@
 # %% auto #0
 __all__ = ['papers_sgd', 'REWINDS', 'sparsity_', 'OPTIONS', 'CONTROLS', 'Ticket', 'sched_step', 'step_milestones', 'sched_warmup',
            'evaluate', 'eval_dls', 'score', 'pruning_batches', 'check_fit', 'check_fits_data', 'DrawResult',
-           'finished_rounds', 'draw_id', 'check_ticket_meta', 'plot_history', 'remaining_axis', 'options_config',
-           'prune_at_init']
+           'finished_rounds', 'round_seconds', 'draw_id', 'check_ticket_meta', 'plot_history', 'remaining_axis',
+           'options_config', 'prune_at_init']
 
 # %% ../nbs/04_draw.ipynb #247759ae
-import math, os, json, hashlib
+import math, os, json, hashlib, time
 from pathlib import Path
 from bisect import bisect_right
 from functools import partial
@@ -272,6 +272,11 @@ def finished_rounds(path, config:dict)->tuple:
     rows = [v['row'] for k,v in steps.items() if k.startswith('round_')]
     return rows, config.get('rounds', max(len(rows) - 1, 0)) + 1
 
+def round_seconds(path)->dict:
+    "`{round: seconds}` of the finished rounds of the draw in `path`: the wall time each took to prune, train and score"
+    steps = read_json(Path(path)/'steps.json')['steps'] if (Path(path)/'steps.json').is_file() else {}
+    return {v['row']['round']: v.get('seconds', math.nan) for k,v in steps.items() if k.startswith('round_')}
+
 def draw_id(config:dict)->str:
     "A draw's identity: a hash of its settings (but the number of rounds, which a draw may extend)"
     cfg = {k: v for k,v in jsonable(config).items() if k != 'rounds'}
@@ -389,12 +394,13 @@ def _round_start(learn:Learner, run:Run, s, r:int)->tuple:
                   batches=pruning_batches(learn.dls, s.prune_batches) if 'batches' in needs else None)
     return masks, (t0.state if s.rewind == 'weights' else trained), t0.state
 
-def _commit_round(run:Run, r:int, t:Ticket, trained:dict, row:dict):
-    "Write round r's files, then record it as finished: the commit point; then the history and the log"
+def _commit_round(run:Run, r:int, t:Ticket, trained:dict, row:dict, seconds:float):
+    """Write round r's files, then record it as finished (with its wall time, which a resume never loses): the commit
+    point; then the history and the log"""
     run.save_tensors(f'tickets/round_{r:02d}.safetensors', t.tensors(), t.meta)
     run.save_tensors(f'trained_{r:02d}.safetensors', trained, {'round': r})
     if r == 0: run.save_tensors('dense.safetensors', trained, {'round': 0, 'role': 'dense model, KD teacher'})
-    run.finish(f'round_{r:02d}', row=row)
+    run.finish(f'round_{r:02d}', row=row, seconds=seconds)
     run.write_table('history.csv', pd.DataFrame([v['row'] for v in run.finished('round_').values()]))
     for j in range(r): run.remove(f'trained_{j:02d}.safetensors')
     run.log(f"round {r} done: " + ', '.join(f'{k} {v:.4f}' for k,v in row.items() if isinstance(v, float)))
@@ -402,6 +408,7 @@ def _commit_round(run:Run, r:int, t:Ticket, trained:dict, row:dict):
 def _draw_round(learn:Learner, run:Run, s, r:int):
     "Round r of a draw, unless it is finished: prune and rewind, train with the mask kept, score, commit"
     if run.done(f'round_{r:02d}'): return
+    t0 = time.perf_counter()
     masks, start, rewind_state = _round_start(learn, run, s, r)
     reseed(s.seed + r, learn.dls, None if s.data_seed is None else s.data_seed + r)
     learn.model.load_state_dict(start)
@@ -416,7 +423,7 @@ def _draw_round(learn:Learner, run:Run, s, r:int):
     row = dict(round=r, sparsity=sparsity_(masks), kept=int(sum(m.sum() for m in masks.values())), **scores)
     t = Ticket(masks, rewind_state if s.rewind == 'weights' else start_state,
                {**s.meta, 'round': r, 'sparsity': row['sparsity'], 'scores': scores})
-    _commit_round(run, r, t, state_copy(learn.model), row)
+    _commit_round(run, r, t, state_copy(learn.model), row, time.perf_counter() - t0)
 
 # %% ../nbs/04_draw.ipynb #a417d810
 def _check_ranks(run:Run, res:DrawResult):

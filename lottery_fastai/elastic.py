@@ -141,7 +141,7 @@ from fastai.learner import Learner
 from fastai.metrics import accuracy
 from .runs import Run
 from .io import load_tensors
-from .draw import DrawResult, papers_sgd, prune_at_init, check_fit
+from .draw import DrawResult, papers_sgd, prune_at_init, check_fit, round_seconds
 from .masks import sparsity as masks_sparsity
 from .callbacks import state_copy
 
@@ -156,8 +156,9 @@ def _train(learn, t, cfg, r)->dict:
         return learn.retrain(t, cfg['n_epoch'], cfg['lr'], cfg['fit'], cfg['fit_kwargs'], seed=cfg['seed'] + r,
                              data_seed=None if cfg.get('data_seed') is None else cfg['data_seed'] + r)
 
-def _target_imp(s, run, dls):
-    "The target's own IMP draw, with the source's settings (its own run folder), and its wall time"
+def _target_imp(s, run, dls)->tuple:
+    """(the target's own IMP draw, with the source's settings, in its own run folder; its wall time to the last round
+    moved, from the draw's record of every round, so a resumed or extended draw counts all of it)"""
     c, meta = s.cfg, {**s.meta, 'arch': s.target}
     learn = _learner(dls, get_model(s.target, n_in=meta.get('n_in', 3), n_out=meta.get('n_out', 10), seed=c['seed'],
                                     **meta.get('model_kwargs', {})), c)
@@ -167,8 +168,9 @@ def _target_imp(s, run, dls):
                          fit_kwargs=c['fit_kwargs'], rate=c['rate'], rewind=c['rewind'], rewind_iter=c['rewind_iter'],
                          prunable_kwargs=c.get('prunable_kwargs'), seed=c['seed'], data_seed=c.get('data_seed'),
                          path=None if run.path is None else run.path/f'imp_{s.target}', meta=meta)
-    if not run.done('imp'): run.finish('imp', seconds=time.perf_counter() - t0)
-    return res
+    last = max(s.rounds)
+    if res.path is None: return res, time.perf_counter() - t0
+    return res, sum(v for r,v in round_seconds(res.path).items() if r <= last)
 
 # %% ../nbs/10_elastic.ipynb #391d26f9
 def _control(s, method, r, e, imp, dls)->Ticket:
@@ -231,11 +233,12 @@ def elastic(source,                   # The source draw: a `DrawResult` or its r
     config = dict(job='elastic', source=str(src.path), source_seed=cfg.get('seed'), target=target_arch,
                   mapping=moved[rounds[0]].meta['transfer']['mapping'])
     with Run(path, config, what='elastic transfer', verbose=verbose) as run:
-        imp = _target_imp(s, run, dls)
+        imp, imp_s = _target_imp(s, run, dls)
         learn = _learner(dls, moved[rounds[0]].build_model(), cfg)
         rows = [_elastic_step(s, run, dls, learn, m, r, moved[r], imp) for r in rounds for m in methods]
         df = pd.DataFrame(rows)
-        df.attrs['cost'] = dict(transfer_s=transfer_s, imp_s=run.steps['imp']['seconds'],
-                                speedup=run.steps['imp']['seconds']/max(transfer_s, 1e-9))
-        if run.path is not None: run.write_table('results.csv', df)
+        df.attrs['cost'] = dict(transfer_s=transfer_s, imp_s=imp_s, speedup=imp_s/max(transfer_s, 1e-9))
+        # a view of every (method, round) finished in the folder, not only those asked for this time
+        if run.path is not None: run.write_table('results.csv', pd.DataFrame([v['row'] for v in run.finished().values()
+                                                                              if 'row' in v]))
     return df
