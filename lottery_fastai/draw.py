@@ -356,6 +356,7 @@ def _draw_spec(learn:Learner, a:dict)->SimpleNamespace:
     if a['rewind'] not in REWINDS: raise ValueError(f"`rewind` must be one of {REWINDS}, got {a['rewind']!r}")
     check_seed(a['seed'])
     if a['data_seed'] is not None: check_seed(a['data_seed'], 'data_seed')
+    if a['data_seed'] == a['seed']: a['data_seed'] = None   # the default, given: recorded as the default, one folder
     crit, fkw = get_criterion(a['criterion']), check_fit(a['fit'], a['n_epoch'], a['lr'], a['fit_kwargs'])
     points = (a['rewind_iter'], a['rewind_epoch'], a['rewind_pct'])
     k = rewind_iter(len(learn.dls.train), a['n_epoch'], *points) if any(v is not None for v in points) else 0

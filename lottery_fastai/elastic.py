@@ -93,8 +93,14 @@ def _stage_maps(src_stages, tgt_stages, mapping)->list:
     maps = []
     for s,t in zip(src_stages, tgt_stages):
         strat = mapping or ('adjacent' if len(t) >= len(s) else 'keep_odd')
-        maps.append(named_mapping(strat, len(s), len(t))
-                    if strat in STRATEGIES else parse_mapping(strat, len(s), len(t)))
+        if mapping is None:   # the default: say so, rather than blame a strategy the user never gave
+            try: maps.append(named_mapping(strat, len(s), len(t)))
+            except ValueError: raise ValueError(f"`mapping` is not given, and its default for a stage of {len(s)} "
+                                                f"block(s) to {len(t)}, the authors' {strat!r}, cannot make it: a "
+                                                "stretch replicates blocks 1 on, so each source stage needs 2 or "
+                                                "more; pass `mapping`") from None
+        else: maps.append(named_mapping(strat, len(s), len(t))
+                          if strat in STRATEGIES else parse_mapping(strat, len(s), len(t)))
     return maps
 
 def _source_key(key:str, unit_of:dict)->tuple:

@@ -171,8 +171,11 @@ def _load(self:Run):
                          "another `path`")
     self.steps = read_json(steps)['steps'] if steps.is_file() else {}
     if cfg.is_file() and self.steps:
+        old = read_json(cfg)
+        if old.get('job') and self.config.get('job') and old['job'] != self.config['job']:   # another kind of run
+            raise ValueError(f"`path` {self.path} holds a {old['job']} run, not a {self.what}: use another `path`")
         rule = self.merge or (lambda old,new: same_config(old, new, self.what))
-        try: self.config = jsonable(rule(read_json(cfg), self.config))
+        try: self.config = jsonable(rule(old, self.config))
         except ValueError as e: raise ValueError(f"`path` {self.path} {e}") from None
     elif cfg.is_file() and read_json(cfg) != self.config: self.log('no step had finished in this folder: starting '
                                                                    'over with new settings')
