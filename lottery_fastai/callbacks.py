@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'MaskCallback', 'rewind_iter', 'state_copy', 'RewindCallback', 'SkipToIter', 'TrainingDiverged',
-           'FiniteLossCallback', 'DeviceMixedPrecision', 'CompileForward', 'ShardBatches', 'agree_across_ranks',
-           'check_options', 'option_cbs']
+           'FiniteLossCallback', 'EpochLog', 'DeviceMixedPrecision', 'CompileForward', 'ShardBatches',
+           'agree_across_ranks', 'check_options', 'option_cbs']
 
 # %% ../nbs/03_callbacks.ipynb #39c78413
 import torch, torch.nn as nn
@@ -104,6 +104,17 @@ class FiniteLossCallback(Callback):
             raise TrainingDiverged(f"the training loss became NaN or infinite during epoch {self.epoch}: the run "
                                    f"stopped before anything was pruned or saved; lower the learning rate (`lr`) and "
                                    "run again")
+
+# %% ../nbs/03_callbacks.ipynb #e224b9ff
+class EpochLog(Callback):
+    "One line per epoch, `what` first (e.g. 'round 2, '): the epoch, the `Recorder`'s numbers and its time, to `log`"
+    order = 91   # after the `Recorder` (50) has its line
+    def __init__(self, log, what:str=''): store_attr()
+    def after_epoch(self):
+        r = self.learn.recorder
+        vals = dict(zip(r.metric_names[1:-1], r.log[1:-1]))     # 'epoch' first and 'time' last in both
+        nums = ', '.join(f'{k} {v:.4f}' if isinstance(v, float) else f'{k} {v}' for k,v in vals.items())
+        self.log(f'{self.what}epoch {self.epoch + 1}/{self.n_epoch}: {nums} ({r.log[-1]})')
 
 # %% ../nbs/03_callbacks.ipynb #cb3e2de8
 from fastai.callback.fp16 import MixedPrecision, AMPMode

@@ -23,7 +23,7 @@ from .io import DiskError, write_table, read_table, read_json
 from .runs import Run, RunLocked, quiet_unless_interactive, lock_holder
 from .data import get_dls, DATASETS, check_seed
 from .models import get_model, MODELS
-from .callbacks import TrainingDiverged, FiniteLossCallback, check_options
+from .callbacks import TrainingDiverged, FiniteLossCallback, EpochLog, check_options
 from .draw import papers_sgd, CONTROLS, DrawResult, check_fit, check_fits_data, score, finished_rounds
 from .masks import CRITERIA
 from .tweaks import TweakContext
@@ -98,9 +98,10 @@ def train_job(data:str='mnist5k',      # Data set: one of `lottery_fastai.data.D
     with Run(path, cfg, what='train run', verbose=True) as run:
         if not run.done('train'):
             run.log(f'train {data} {arch} for {epochs} epochs, seed {seed}')
-            with quiet_unless_interactive(learn):
-                # CSVLogger: only for the fit
-                learn.fit_one_cycle(epochs, lr, cbs=[CSVLogger(fname='history.csv'), FiniteLossCallback()])
+            # CSVLogger: only for the fit; one line per epoch (the log), not fastai's bare list
+            with learn.no_logging(), quiet_unless_interactive(learn):
+                learn.fit_one_cycle(epochs, lr, cbs=[CSVLogger(fname='history.csv'), FiniteLossCallback(),
+                                                     EpochLog(run.log, 'train, ')])
             res = score(learn.model, dls)
             run.save_tensors('model.safetensors', learn.model.state_dict(),
                              {'arch': arch, 'model_kwargs': kw, 'n_out': dls.c})

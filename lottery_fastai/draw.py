@@ -26,7 +26,7 @@ from .runs import Run, lock_holder, jsonable
 from .data import reseed, check_seed
 from .models import get_model
 from .masks import prunable, prune, apply_masks, sparsity, full_masks, get_criterion, check_fraction
-from .callbacks import (MaskCallback, RewindCallback, SkipToIter, FiniteLossCallback, state_copy,
+from .callbacks import (MaskCallback, RewindCallback, SkipToIter, FiniteLossCallback, EpochLog, state_copy,
                                       rewind_iter, check_options, option_cbs, agree_across_ranks)
 from .runs import rank_world
 
@@ -417,7 +417,7 @@ def _draw_round(learn:Learner, run:Run, s, r:int):
     start_state = state_copy(learn.model)
     run.log(f'round {r}: sparsity {sparsity_(masks):.4f}, training')
     cbs = [MaskCallback(masks), RewindCallback(iteration=s.k) if r == 0 else SkipToIter(s.k), FiniteLossCallback(),
-           *option_cbs(**s.options)]
+           EpochLog(run.log, f'round {r}, '), *option_cbs(**s.options)]
     getattr(learn, s.fit)(s.n_epoch, cbs=cbs, reset_opt=True, **s.fkw)
     if r == 0: rewind_state = learn.rewind_state
     scores = score(learn.model, learn.dls)

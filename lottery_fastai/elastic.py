@@ -173,7 +173,8 @@ def _target_imp(s, run, dls)->tuple:
         res = learn.draw(rounds=max(s.rounds), n_epoch=c['n_epoch'], lr=c['lr'], fit=c['fit'],
                          fit_kwargs=c['fit_kwargs'], rate=c['rate'], rewind=c['rewind'], rewind_iter=c['rewind_iter'],
                          prunable_kwargs=c.get('prunable_kwargs'), seed=c['seed'], data_seed=c.get('data_seed'),
-                         path=None if run.path is None else run.path/f'imp_{s.target}', meta=meta)
+                         path=None if run.path is None else run.path/f'imp_{s.target}', meta=meta,
+                         verbose=s.verbose)   # its rounds and epochs, one line each, when the job prints
     last = max(s.rounds)
     if res.path is None: return res, time.perf_counter() - t0
     return res, sum(v for r,v in round_seconds(res.path).items() if r <= last)
@@ -235,7 +236,8 @@ def elastic(source,                   # The source draw: a `DrawResult` or its r
     # transfer also checks family and mapping, before any file is written
     moved = {r: transfer(src.tickets[r], target_arch, mapping) for r in rounds}
     transfer_s = (time.perf_counter() - t0)/len(rounds)
-    s = SimpleNamespace(source=src, cfg=cfg, meta=meta, target=target_arch, mapping=mapping, rounds=rounds)
+    s = SimpleNamespace(source=src, cfg=cfg, meta=meta, target=target_arch, mapping=mapping, rounds=rounds,
+                        verbose=verbose)
     config = dict(job='elastic', source=str(src.path), source_seed=cfg.get('seed'), target=target_arch,
                   mapping=moved[rounds[0]].meta['transfer']['mapping'])
     with Run(path, config, what='elastic transfer', verbose=verbose) as run:

@@ -90,7 +90,7 @@ class Figures:
         with learn.no_bar(), learn.no_logging():
             return learn.draw(rounds=s.rounds, rate=s.rate, n_epoch=s.n_epoch, lr=s.lr, fit=s.fit,
                               fit_kwargs=s.fit_kwargs, prunable_kwargs=s.prunable_kwargs, seed=seed,
-                              path=self.folder(kind, seed), meta=meta, **DRAWS[kind])
+                              path=self.folder(kind, seed), meta=meta, verbose=self.verbose, **DRAWS[kind])
 
     def spend(self, kind:str, seed:int, recipes, path=None)->SpendResult:
         "Spend the draw's tickets with `recipes` (in its `spend/` folder); `path`: elsewhere"

@@ -19,7 +19,7 @@ from fastai.imports import noop
 from .io import load_tensors, read_table
 from .runs import Run, bar, config_diff
 from .data import reseed, check_seed
-from .callbacks import MaskCallback, SkipToIter, FiniteLossCallback, option_cbs, check_options
+from .callbacks import MaskCallback, SkipToIter, FiniteLossCallback, EpochLog, option_cbs, check_options
 from .draw import (Ticket, DrawResult, score, state_copy, papers_sgd, check_fit, remaining_axis, finished_rounds,
                                  options_config, OPTIONS)
 from .tweaks import (Tweak, TweakContext, TWEAKS, tweak_from_dict, Act, Skips, Smoothing, Distill,
@@ -330,7 +330,8 @@ def _spend_step(run:Run, s, dls, rnd:int, seed:int, r:Recipe, save_models:bool):
     t = s.have[rnd]
     learn, sc = spend(t, dls, r, s.n_epoch, s.lr, s.fit, s.fit_kwargs, teacher=s.teacher if r.get(Distill) else None,
                       opt_func=s.opt_func,
-                      seed=seed + rnd, gradinit_budget=s.budget, quiet=True, **s.options)
+                      seed=seed + rnd, gradinit_budget=s.budget, quiet=True,
+                      cbs=[EpochLog(run.log, f'{r.name}, round {rnd}, seed {seed}, ')], **s.options)
     row = dict(recipe=r.name, round=rnd, seed=seed, sparsity=t.sparsity, **sc)
     acts = [] if learn.act_zeros is None else [dict(recipe=r.name, round=rnd, seed=seed, **a)
                                                for a in learn.act_zeros.to_dict('records')]

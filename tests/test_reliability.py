@@ -252,3 +252,13 @@ def test_kill_and_resume_gives_the_same_bytes(tmp_path, job):
     a, b = digests(folder), digests(tmp_path/'ref')
     assert a.keys() == b.keys(), set(a) ^ set(b)
     assert [k for k in a if a[k] != b[k]] == []
+
+def test_one_line_per_epoch_when_piped(tmp_path):
+    "A piped job says what it is doing every epoch, with the round it belongs to, and never draws progress frames"
+    r = run('draw', '--rounds', '1', '--epochs', '2', '--n', '600', '--bs', '64', '--controls', '', '--spend', 'vanilla',
+            '--path', str(tmp_path/'run'))
+    assert r.returncode == 0, r.stderr
+    heads = [l.split(':')[0] for l in r.stdout.splitlines() if ', epoch ' in l]
+    assert heads == ['round 0, epoch 1/2', 'round 0, epoch 2/2', 'round 1, epoch 1/2', 'round 1, epoch 2/2',
+                     'vanilla, round 1, seed 0, epoch 1/2', 'vanilla, round 1, seed 0, epoch 2/2'], r.stdout
+    assert '\r' not in r.stdout and '<progress' not in r.stdout and '[0, ' not in r.stdout
