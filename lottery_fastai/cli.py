@@ -173,7 +173,7 @@ def draw_job(data:str='mnist5k',        # Data set: one of `lottery_fastai.data.
              gradinit_budget:float=0.03, # Share of each spend's training that re-scaling may cost (caps its iterations)
              width:int=None,            # Channels of the first stage of a CIFAR ResNet (resnet8/20/...; default: 16)
              bs:int=128,                # Batch size
-             n:int=None,                # Use only `n` of the examples (a quick look; the embedded MNIST-5k only)
+             n:int=None,                # Use only `n` of the examples (MNIST-5k only; `--n_images` under torchrun)
              seed:int=0,                # Seed of the split, the initialisation, and round r's shuffling (`seed + r`)
              data_seed:int=None,        # Seed of the order of the batches (round r: `data_seed + r`; default: `seed`)
              warmup:int=0,              # Iterations of linear learning-rate warmup (`--schedule step` only)
@@ -524,6 +524,8 @@ def main(argv=None)->int:
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = '--debug' in argv
     argv = [a for a in argv if a != '--debug']
+    # torchrun reads `--n` as an abbreviation of its own options: `--n_images` is the same option, for use under it
+    argv = ['--n' + a[len('--n_images'):] if a == '--n_images' or a.startswith('--n_images=') else a for a in argv]
     if not argv or argv[0] not in JOBS:
         jobs = '\n'.join(f'  {k:8} {v.__doc__}' for k,v in JOBS.items())
         print("usage: lottery_fastai JOB [options] [--debug]   (lottery_fastai JOB --help for its "

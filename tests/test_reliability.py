@@ -129,7 +129,8 @@ TORCHRUN = str(Path(sys.executable).parent/'torchrun')
 
 def test_two_processes_over_gloo_draw_the_same_masks_and_resume(tmp_path):
     "Data parallel on the CPU: 2 processes (gloo) draw the masks one process draws; killed after round 0, the job resumes and ends the same"
-    args = ['draw', '--arch', 'lenet300', '--rounds', '2', '--epochs', '1', '--bs', '64', '--controls', '']   # no --n: torchrun reads it as its own
+    args = ['draw', '--arch', 'lenet300', '--rounds', '2', '--epochs', '1', '--bs', '64', '--controls', '',
+            '--n_images', '2000']   # --n's other name: torchrun reads --n as its own
     env = {**os.environ, 'OMP_NUM_THREADS': '1'}
     single = run(*args, '--path', str(tmp_path/'single'), env=env)
     assert single.returncode == 0, single.stderr
