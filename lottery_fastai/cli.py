@@ -28,7 +28,7 @@ from .draw import papers_sgd, CONTROLS, DrawResult, check_fit, check_fits_data, 
 from .masks import CRITERIA
 from .tweaks import TweakContext
 from .spend import spend_draw, RECIPES, SpendResult, check_budget, PRESETS
-from .bench import bench_mask_upkeep, bench_epoch
+from .bench import bench_mask_upkeep, bench_epoch, parse_setting
 from .stability import stability, plot_instability, check_bn
 from .elastic import elastic, ELASTIC_METHODS, STRATEGIES
 from .figures import figure, FIGURES, Figures, spending_claims
@@ -415,7 +415,12 @@ def _bench_epoch(archs, bss, precisions, n, reps, device, path):
     except ValueError: raise ValueError(f"`bss` must be comma-separated batch sizes, got {bss!r}") from None
     if not bl or any(b < 1 for b in bl): raise ValueError("`bss` must be comma-separated batch sizes >= 1, got "
                                                           f"{bss!r}")
-    ps = _names('precisions', precisions, ('fp32', 'bf16', 'fp16'))
+    ps = [v for v in str(precisions).split(',') if v]
+    for p in ps:
+        try: parse_setting(p)
+        except ValueError as e: raise ValueError(f"`precisions`: {e}") from None
+    if not ps or len(set(ps)) != len(ps):
+        raise ValueError(f"`precisions` must name each setting once, got {precisions!r}")
     _positive_int('n', n, max(bl))
     _positive_int('reps', reps)
     df = bench_epoch(names, bl, ps, n=n, reps=reps, device=device)
@@ -435,7 +440,7 @@ def bench_job(archs:str=None,          # Comma-separated models (default: resnet
               device:str=None,         # 'cpu' or 'cuda' (default: cuda when there is one)
               epoch:bool=False,        # Time whole epochs against plain PyTorch and the folder pipeline instead
               bss:str='128,512',       # Comma-separated batch sizes (`--epoch`)
-              precisions:str=None,     # Comma-separated 'fp32', 'bf16', 'fp16' (`--epoch`; default fp32, bf16 on GPU)
+              precisions:str=None,     # Comma-separated fp32, bf16, fp16, each +channels_last +compile (`--epoch`)
               n:int=2048,              # Synthetic images per epoch (`--epoch`)
               path:str='runs/bench',   # Folder of `bench.csv` / `bench_epoch.csv`
              )->pd.DataFrame:
