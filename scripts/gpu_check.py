@@ -64,7 +64,8 @@ def memory(dev, tiny):
             if what == 'dense epoch': learn.fit(1, 0.1)
             else: learn.draw(rounds=1, n_epoch=1, lr=0.01)
         peak = torch.cuda.max_memory_allocated()/2**20 if dev.type == 'cuda' else math.nan
-        out.append(row(f'peak memory: resnet18, batch {bs}, {what}', peak, 'MiB', note=f'{time.perf_counter() - t0:.1f} s'))
+        out.append(row(f'peak memory: resnet18, batch {bs}, {what}', peak, 'MiB',
+                       note=f'{time.perf_counter() - t0:.1f} s'))
     return out
 
 
@@ -100,7 +101,8 @@ def main(argv=None):
         print('gpu_check: error: torch sees no GPU (use --tiny to check the script on a CPU)', file=sys.stderr)
         return 2
     hw = torch.cuda.get_device_name() if dev.type == 'cuda' else f'CPU, {torch.get_num_threads()} threads'
-    print(f'{hw}, torch {torch.__version__}' + (' (--tiny: toy sizes, not a measurement)' if a.tiny else ''), flush=True)
+    tiny = ' (--tiny: toy sizes, not a measurement)' if a.tiny else ''
+    print(f'{hw}, torch {torch.__version__}{tiny}', flush=True)
     rows, t0 = [], time.perf_counter()
     for part in (epochs, upkeep, memory, preset_round):
         t = time.perf_counter()
