@@ -161,6 +161,7 @@ def draw_job(data:str='mnist5k',        # Data set: one of `lottery_fastai.data.
              schedule:str='one_cycle',  # 'one_cycle' (Adam, `fit_one_cycle`) or 'step' (the papers' SGD step decay)
              rate:float=0.2,            # Fraction of the remaining weights pruned per round
              criterion:str='global_magnitude', # One of `CLI_CRITERIA`
+             allow_collapse:bool=False, # Let a round prune a whole tensor (a layer collapse) instead of stopping
              rewind:str='weights',      # 'weights' (rewind to iteration k) or 'lr' (learning-rate rewinding)
              rewind_iter:int=None,      # Rewind point k as an iteration (default: 0, the initialisation)
              rewind_epoch:float=None,   # ... or as an epoch
@@ -210,9 +211,10 @@ def draw_job(data:str='mnist5k',        # Data set: one of `lottery_fastai.data.
     # one line per round (the log) instead of a table per epoch
     with learn.no_logging(), quiet_unless_interactive(learn):
         res = learn.draw(rounds=rounds, n_epoch=epochs, lr=lr, fit=SCHEDULES[schedule], fit_kwargs=s.fit_kwargs,
-                         rate=rate, criterion=criterion, rewind=rewind, rewind_iter=rewind_iter,
-                         rewind_epoch=rewind_epoch, rewind_pct=rewind_pct, seed=seed, data_seed=data_seed,
-                         path=path, meta=meta, prunable_kwargs=s.prunable_kwargs, verbose=True, precision=precision,
+                         rate=rate, criterion=criterion, allow_collapse=allow_collapse, rewind=rewind,
+                         rewind_iter=rewind_iter, rewind_epoch=rewind_epoch, rewind_pct=rewind_pct, seed=seed,
+                         data_seed=data_seed, path=path, meta=meta, prunable_kwargs=s.prunable_kwargs, verbose=True,
+                         precision=precision,
                          channels_last=channels_last, compile=compile)
         hist = _with_controls(learn, res, kinds)
     ctl_cols = [c for c in hist if c.endswith('_test_acc')]

@@ -22,10 +22,11 @@ from fastai.learner import Learner
 from fastai.optimizer import SGD
 from fastai.callback.schedule import ParamScheduler, fit_one_cycle, fit_flat_cos
 from .io import save_tensors, load_tensors, read_json
-from .runs import Run, lock_holder, jsonable
+from .runs import Run, lock_holder, jsonable, same_config
 from .data import reseed, check_seed
 from .models import get_model
-from .masks import prunable, prune, apply_masks, sparsity, full_masks, get_criterion, check_fraction
+from .masks import (prunable, prune, apply_masks, sparsity, full_masks, get_criterion, check_fraction,
+                                  LayerCollapseError)
 from .callbacks import (MaskCallback, RewindCallback, SkipToIter, FiniteLossCallback, EpochLog, state_copy,
                                       rewind_iter, check_options, option_cbs, agree_across_ranks)
 from .runs import rank_world
@@ -406,11 +407,25 @@ def _commit_round(run:Run, r:int, t:Ticket, trained:dict, row:dict, seconds:floa
     for j in range(r): run.remove(f'trained_{j:02d}.safetensors')
     run.log(f"round {r} done: " + ', '.join(f'{k} {v:.4f}' for k,v in row.items() if isinstance(v, float)))
 
+def _merge_draw(old:dict, new:dict)->dict:
+    "A draw's folder takes another number of rounds (more, or fewer down to those finished), and nothing else"
+    same_config({**old, 'rounds': new.get('rounds')}, new, 'draw')
+    return new
+
+def _check_rounds_against(path, rounds:int):
+    "Refuse fewer `rounds` than the folder at `path` has finished, before anything is opened or written"
+    done = len(finished_rounds(path, {})[0]) - 1 if path is not None else -1
+    if done > rounds: raise ValueError(f"`path` {path} holds {done} finished pruned rounds: `rounds` must be at least "
+                                       f"{done}, got {rounds}")
+
 def _draw_round(learn:Learner, run:Run, s, r:int):
     "Round r of a draw, unless it is finished: prune and rewind, train with the mask kept, score, commit"
     if run.done(f'round_{r:02d}'): return
     t0 = time.perf_counter()
-    masks, start, rewind_state = _round_start(learn, run, s, r)
+    try: masks, start, rewind_state = _round_start(learn, run, s, r)
+    except LayerCollapseError as e:   # the folder keeps rounds 0 to r-1: say how to finish it as it is
+        raise LayerCollapseError(f"round {r}: {e} Rounds 0 to {r-1} are kept: `rounds` {r-1} finishes this draw "
+                                 "there.") from None
     reseed(s.seed + r, learn.dls, None if s.data_seed is None else s.data_seed + r)
     learn.model.load_state_dict(start)
     apply_masks(learn.model, masks)
@@ -463,7 +478,8 @@ def draw(self:Learner,
         )->DrawResult:
     "Draw lottery tickets: train dense, then `rounds` times prune, rewind and retrain with a fresh optimizer"
     s = _draw_spec(self, {k: v for k,v in locals().items() if k != 'self'})
-    with Run(path, s.config, what='draw', verbose=verbose) as run:
+    _check_rounds_against(path, rounds)
+    with Run(path, s.config, merge=_merge_draw, what='draw', verbose=verbose) as run:
         n_done = len(run.finished('round_'))
         if n_done: run.log(f'resuming after round {n_done - 1}' if n_done <= rounds else 'every round had finished: '
                                                                                          'nothing to train')

@@ -233,8 +233,8 @@ def check_collapse(masks:dict):
     "Raise `LayerCollapseError` naming every tensor whose mask is all False"
     dead = [k for k,m in masks.items() if not m.any()]
     if dead: raise LayerCollapseError(f"layer collapse: {dead} would be pruned to 100%, which cuts the network. Prune "
-                                      f"less, use 'layer_magnitude', leave those layers out of `prunable`, or pass "
-                                      f"`allow_collapse=True`.")
+                                      "less, use the 'layer_magnitude' `criterion`, leave those layers out of "
+                                      "`prunable`, or allow it with `allow_collapse`.")
 
 # %% ../nbs/02_masks.ipynb #3bb42c1f
 @torch.no_grad()

@@ -263,3 +263,26 @@ def test_one_line_per_epoch_when_piped(tmp_path):
     assert heads == ['round 0, epoch 1/2', 'round 0, epoch 2/2', 'round 1, epoch 1/2', 'round 1, epoch 2/2',
                      'vanilla, round 1, seed 0, epoch 1/2', 'vanilla, round 1, seed 0, epoch 2/2'], r.stdout
     assert '\r' not in r.stdout and '<progress' not in r.stdout and '[0, ' not in r.stdout
+
+def test_draw_takes_more_rounds_later_and_a_collapse_says_how_to_finish(tmp_path):
+    "A draw's folder takes more rounds (same tickets as drawing them at once), never fewer than it finished; a layer "
+    "collapse names its round and the command that finishes the folder as it is"
+    e = ['draw', '--epochs', '1', '--n', '600', '--bs', '64', '--controls', '']
+    assert run(*e, '--rounds', '1', '--path', str(tmp_path/'e')).returncode == 0
+    r = run(*e, '--rounds', '2', '--path', str(tmp_path/'e'))
+    assert r.returncode == 0, r.stderr
+    assert run(*e, '--rounds', '2', '--path', str(tmp_path/'ref')).returncode == 0
+    for f in ('round_01', 'round_02'):
+        a, b = (Ticket.load(tmp_path/d/'tickets'/f'{f}.safetensors') for d in ('e', 'ref'))
+        for k in a.masks: assert torch.equal(a.masks[k], b.masks[k]), (f, k)
+    before = (tmp_path/'e'/'config.json').read_bytes()
+    r = run(*e, '--rounds', '1', '--path', str(tmp_path/'e'))
+    assert r.returncode == 2 and 'holds 2 finished pruned rounds: --rounds must be at least 2, got 1' in r.stderr, r.stderr
+    assert (tmp_path/'e'/'config.json').read_bytes() == before
+    c = ['draw', '--rate', '0.9', '--epochs', '1', '--n', '300', '--controls', '', '--path', str(tmp_path/'c')]
+    r = run(*c, '--rounds', '6')
+    assert r.returncode == 2 and 'round 2: layer collapse' in r.stderr and '--allow_collapse' in r.stderr, r.stderr
+    assert '--rounds 1 finishes this draw there' in r.stderr, r.stderr
+    r = run(*c, '--rounds', '1')
+    assert r.returncode == 0, r.stderr
+    assert list(pd.read_csv(tmp_path/'c'/'history.csv')['round']) == [0, 1]
