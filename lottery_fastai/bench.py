@@ -104,14 +104,14 @@ class _TimedMaskCallback(MaskCallback):
     def after_step(self): self._timed(super().after_step); self.times.append(self.t)
 
 # %% ../nbs/03a_bench.ipynb #b9e246fd
-import tempfile, math, inspect
+import tempfile, math
 from pathlib import Path
 import numpy as np
 from PIL import Image
 from fastai.vision.data import cifar_stats
 from .data import tensor_dls, folder_dls
-from .models import get_model, MODELS
-from .callbacks import FiniteLossCallback, option_cbs, check_options
+from .models import get_model, size_kwargs
+from .callbacks import FiniteLossCallback, option_cbs, check_options, PRECISIONS
 
 def synthetic_folder(root, n:int=1024, n_test:int=64, size:int=32, n_classes:int=10, seed:int=0)->Path:
     "A folder of random CIFAR-shaped PNGs in the `untar_data` layout (`train/<class>/`, `test/<class>/`)"
@@ -129,8 +129,8 @@ def parse_setting(s:str)->dict:
     "'bf16+channels_last+compile' -> the options `option_cbs` takes: precision, channels_last, compile"
     prec, *flags = str(s).split('+')
     bad = [f for f in flags if f not in SETTING_FLAGS]
-    if prec not in ('fp32', 'bf16', 'fp16') or bad or len(set(flags)) != len(flags):
-        raise ValueError(f"a setting is a precision ('fp32', 'bf16' or 'fp16') and any of {list(SETTING_FLAGS)}, "
+    if prec not in PRECISIONS or bad or len(set(flags)) != len(flags):
+        raise ValueError(f"a setting is a precision (one of {PRECISIONS}) and any of {list(SETTING_FLAGS)}, "
                          f"joined by '+' (e.g. 'bf16+channels_last+compile'), got {s!r}")
     return dict(precision=prec, channels_last='channels_last' in flags, compile='compile' in flags)
 
@@ -192,8 +192,7 @@ def bench_epoch(archs=('resnet20', 'resnet18'), bss=(128, 512), precisions=('fp3
         dl = {'library': tensor_dls(root, bs=bs, stats=cifar_stats, device=device)}
         if folder: dl['folder'] = folder_dls(root, bs=bs, stats=cifar_stats, device=device)
         # the images are CIFAR-shaped: a model that flattens them (LeNet) is built for 32 x 32
-        kw = {'img_size': 32} if 'img_size' in inspect.signature(MODELS.get(arch, lambda: 0)).parameters else {}
-        base = get_model(arch, n_in=3, n_out=10, seed=seed, **kw).to(device)
+        base = get_model(arch, n_in=3, n_out=10, seed=seed, **size_kwargs(arch, 32)).to(device)
         masks = prune(prunable(base), sparsity=0.8)
         run = {'plain': lambda: _plain_epoch(copy.deepcopy(base), x, y, bs, device, prec, mean, std),
                **{k: (lambda d=d: _fastai_epoch(copy.deepcopy(base), d, prec, masks, device)) for k,d in dl.items()}}

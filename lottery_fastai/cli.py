@@ -22,7 +22,7 @@ from fastai.callback.schedule import fit_one_cycle
 from .io import DiskError, write_table, read_table, read_json
 from .runs import Run, RunLocked, quiet_unless_interactive, lock_holder
 from .data import get_dls, DATASETS, check_seed
-from .models import get_model, MODELS
+from .models import get_model, MODELS, size_kwargs
 from .callbacks import TrainingDiverged, FiniteLossCallback, EpochLog, check_options
 from .draw import papers_sgd, CONTROLS, DrawResult, check_fit, check_fits_data, score, finished_rounds
 from .masks import CRITERIA
@@ -52,7 +52,7 @@ def _dls(data, bs, seed, data_path, n=None, device=None):
 def _model(arch, dls, seed, width=None):
     "(model, the kwargs that rebuild it): `arch` for the data's channels, size and classes"
     xb = dls.one_batch()[0]
-    kw = {'img_size': xb.shape[-1]} if 'img_size' in inspect.signature(MODELS.get(arch, lambda: 0)).parameters else {}
+    kw = size_kwargs(arch, xb.shape[-1])
     if width is not None:
         cifar = [a for a in MODELS if a.startswith('resnet') and a not in ('resnet18', 'resnet34')]
         if arch not in cifar: raise ValueError(f"`width` applies to the CIFAR ResNets {cifar}, not to {arch!r}")

@@ -5,9 +5,10 @@
 # %% auto #0
 __all__ = ['VGG11', 'VGG13', 'VGG16', 'VGG19', 'VGG_CFGS', 'MOBILENET', 'CIFAR_DEPTHS', 'MODELS', 'ACTIVATIONS', 'PadShortcut',
            'BasicBlock', 'CifarResNet', 'resnet_cifar', 'resnet18_cifar', 'resnet34_cifar', 'ConvBN', 'VGG', 'vgg16_bn',
-           'DepthwiseSeparable', 'MobileNet', 'LeNet', 'ConvNet', 'act_class', 'get_model']
+           'DepthwiseSeparable', 'MobileNet', 'LeNet', 'ConvNet', 'act_class', 'get_model', 'size_kwargs']
 
 # %% ../nbs/01_models.ipynb #42a7e7c8
+import inspect
 import torch, torch.nn as nn, torchvision
 from functools import partial
 from fastcore.basics import store_attr
@@ -208,3 +209,7 @@ def get_model(name:str,       # A key of `MODELS`, or a torchvision classificati
         m = torchvision.models.get_model(name, weights=None, num_classes=n_out, **kwargs)
         return m if n_in == 3 else _first_conv_to(m, n_in)
     raise ValueError(f"`name` must be one of {list(MODELS)} or a torchvision classification model, got {name!r}")
+
+def size_kwargs(name:str, img_size:int)->dict:
+    "`{'img_size': img_size}` for a model of `MODELS` built for one image size (one that flattens, as LeNet), else `{}`"
+    return {'img_size': img_size} if 'img_size' in inspect.signature(MODELS.get(name, lambda: 0)).parameters else {}
