@@ -526,6 +526,17 @@ def init_distributed()->int:
     torch.distributed.init_process_group('nccl' if torch.cuda.is_available() else 'gloo')
     return world
 
+def _spelled(parser, argv:list)->list:
+    "`argv` with each option as `parser` spells it (fastcore 1: `--gradinit_iters`; fastcore 2: `--gradinit-iters`)"
+    known = {s for a in parser._actions for s in a.option_strings}
+    def spell(a):
+        name, eq, val = a.partition('=')
+        if not name.startswith('--') or name in known: return a
+        alts = ('--' + name[2:].replace('_', '-'), '--' + name[2:].replace('-', '_'))
+        alt = next((o for o in alts if o in known), name)
+        return alt + eq + val
+    return [spell(a) for a in argv]
+
 def main(argv=None)->int:
     "Entry point of the `lottery_fastai` command: `lottery_fastai JOB [--option value ...] [--debug]`"
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -541,7 +552,8 @@ def main(argv=None)->int:
     job = JOBS[argv[0]]
     # `from` is Python's: the parameter is `source`
     if job is elastic_job: argv = ['--source' if a == '--from' else a for a in argv]
-    args = vars(anno_parser(job, prog=f'lottery_fastai {argv[0]}').parse_args(argv[1:]))
+    parser = anno_parser(job, prog=f'lottery_fastai {argv[0]}')
+    args = vars(parser.parse_args(_spelled(parser, argv[1:])))
     args.pop('pdb', None)
     args.pop('xtra', None)
     try:

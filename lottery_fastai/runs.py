@@ -149,6 +149,7 @@ class Run:
             raise type(e)(f"`path` {self.path} cannot be written ({why}): choose a folder you can write") from None
         (self.path/'.probe').unlink()
         self.lock = acquire_lock(self.path)
+        files.sweep_tmp(self.path)   # what a writer killed mid-write left; nobody else writes here now
         try: self._load()
         except BaseException:
             self.close()

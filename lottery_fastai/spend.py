@@ -132,11 +132,11 @@ def check_budget(b):
         raise ValueError(f"`gradinit_budget` must be a share in (0, 1] or None, got {b!r}")
 
 def tweaked_model(ticket:Ticket, dls, recipe:Recipe, teacher:nn.Module=None, seed:int=0, gradinit_budget:float=0.03,
-                  n_epoch:int=10)->tuple:
+                  n_epoch:int=10, rescaled:dict=None)->tuple:
     "(model, context, seconds of re-scaling): a fresh model with the ticket, then the tweaks' model and init hooks"
     ctx = TweakContext(masks=ticket.masks, dls=dls, teacher=teacher, seed=seed, gradinit_budget=gradinit_budget,
                        run_steps=n_epoch*len(dls.train) - ticket.meta.get('rewind_iter', 0),
-                       arch=ticket.meta.get('arch', 'this model'))
+                       arch=ticket.meta.get('arch', 'this model'), rescaled=rescaled)
     reseed(seed, dls)   # first: the new tensors of the tweaks (the jumps) are drawn from the seeded generator too
     model = ticket.apply(ticket.build_model())
     recipe.check(model, ctx)
@@ -152,6 +152,7 @@ def spend(ticket:Ticket, dls, recipe='vanilla',
           opt_func=None,             # Optimizer (default: fastai's Adam; the papers' SGD is `papers_sgd`)
           seed:int=0,                # Seeds the shuffling and the GradInit batches
           gradinit_budget:float=0.03, # Share of the run re-scaling may cost (`n_iter_for`); None: no cap
+          rescaled:dict=None,        # Re-scalings searched before (`rescale_key`: scales), reused and added to
           cbs=None,                  # More callbacks for the fit
           quiet:bool=False,          # No progress bar or epoch table
           precision:str='fp32', channels_last:bool=False, compile:bool=False,   # Training options (see `option_cbs`)
@@ -164,7 +165,7 @@ def spend(ticket:Ticket, dls, recipe='vanilla',
         except ValueError as e: raise ValueError(f"`spend`: {e}") from None
     fkw = check_fit(fit, n_epoch, lr, fit_kwargs)
     check_budget(gradinit_budget)
-    model, ctx, gi_s = tweaked_model(ticket, dls, r, teacher, seed, gradinit_budget, n_epoch)
+    model, ctx, gi_s = tweaked_model(ticket, dls, r, teacher, seed, gradinit_budget, n_epoch, rescaled)
     learn = Learner(dls, model, metrics=accuracy, **({'opt_func': opt_func} if opt_func is not None else {}))
     extra = [cb for t in r.tweaks for cb in t.to_learner(learn, ctx)]
     clash = sorted(k for k in ctx.info if k.endswith(('_loss', '_acc')) or k in ('act_zeros', 'gradinit_s', 'train_s'))
@@ -185,7 +186,7 @@ def spend(ticket:Ticket, dls, recipe='vanilla',
     # wall-clock: re-scaling next to the training it precedes
     # the numbers the tweaks left in `ctx.info` join the scores, and so the spend's history
     info = {k: v for k,v in ctx.info.items() if isinstance(v, (bool, int, float, str))}
-    scores.update({'gradinit_iters': 0, **info, 'gradinit_s': gi_s, 'train_s': t2 - t1})
+    scores.update({'gradinit_iters': 0, 'gradinit_shared': False, **info, 'gradinit_s': gi_s, 'train_s': t2 - t1})
     return learn, scores
 
 # %% ../nbs/07_spend.ipynb #5896035e
@@ -328,8 +329,11 @@ def _spend_step(run:Run, s, dls, rnd:int, seed:int, r:Recipe, save_models:bool):
     step = f'{r.name}/round_{rnd:02d}/seed_{seed}'
     if run.done(step): return
     t = s.have[rnd]
+    # the searches of the finished steps: a recipe that re-scales as one of them did reuses its scalars (`rescale_key`)
+    rescaled = {k: v for info in run.finished().values() for k,v in info.get('rescaled', {}).items()}
+    known = set(rescaled)
     learn, sc = spend(t, dls, r, s.n_epoch, s.lr, s.fit, s.fit_kwargs, teacher=s.teacher if r.get(Distill) else None,
-                      opt_func=s.opt_func,
+                      opt_func=s.opt_func, rescaled=rescaled,
                       seed=seed + rnd, gradinit_budget=s.budget, quiet=True,
                       cbs=[EpochLog(run.log, f'{r.name}, round {rnd}, seed {seed}, ')], **s.options)
     row = dict(recipe=r.name, round=rnd, seed=seed, sparsity=t.sparsity, **sc)
@@ -338,10 +342,12 @@ def _spend_step(run:Run, s, dls, rnd:int, seed:int, r:Recipe, save_models:bool):
     if save_models:
         run.save_tensors(f'models/{r.name}_round_{rnd:02d}_seed_{seed}.safetensors', state_copy(learn.model),
                          {'recipe': r.to_dict(), 'round': rnd, 'seed': seed, 'scores': sc})
-    run.finish(step, row=row, acts=acts)
+    new = {k: v for k,v in rescaled.items() if k not in known}
+    run.finish(step, row=row, acts=acts, **({'rescaled': new} if new else {}))
     _write_tables(run)
     gi = (f", re-scaling ({sc['gradinit_iters']} iteration(s)) {sc['gradinit_s']:.1f} s "
           f"for {sc['train_s']:.1f} s of training" if r.get(Rescale) else '')
+    if sc['gradinit_shared']: gi = f", re-scaling ({sc['gradinit_iters']} iteration(s)) shared with an earlier spend"
     run.log(f"spent round {rnd} (sparsity {t.sparsity:.4f}) with {r.name}, seed {seed}: test_acc "
             f"{sc['test_acc']:.4f}{gi}")
 

@@ -222,6 +222,7 @@ class TweakContext:
     gradinit_budget: float = None
     arch: str = 'this model'
     info: dict = field(default_factory=dict)
+    rescaled: dict = None    # Re-scalings already searched, `{rescale_key: scales}`, shared by spends (None: none)
 
 @dataclass(frozen=True)
 class Tweak:
