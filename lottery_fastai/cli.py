@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['SCHEDULES', 'CLI_CRITERIA', 'ELASTIC_KEYS', 'BENCH_MODELS', 'MAIN', 'MAIN_FULL', 'JOBS', 'USER_ERRORS', 'ALIASES',
-           'cli_message', 'init_distributed', 'main']
+           'cli_message', 'init_distributed', 'job_parser', 'main']
 
 # %% ../nbs/20_cli.ipynb #857c730f
 import warnings
@@ -78,8 +78,8 @@ def _ints(name:str, value)->list:
     return out
 
 # %% ../nbs/20_cli.ipynb #6035603f
-def train_job(data:str='mnist5k',      # Data set: one of `lottery_fastai.data.DATASETS`
-              arch:str='lenet300',     # Model name for `get_model`
+def train_job(data:str='mnist5k',      # Data set
+              arch:str='lenet300',     # Model
               epochs:int=3,            # Epochs of `fit_one_cycle`
               lr:float=1e-2,           # Maximum learning rate of the one-cycle schedule
               bs:int=128,              # Batch size
@@ -153,14 +153,14 @@ def _with_controls(learn, res, kinds)->pd.DataFrame:
         hist = hist.merge(acc, on='round', how='left')
     return hist
 
-def draw_job(data:str='mnist5k',        # Data set: one of `lottery_fastai.data.DATASETS`
-             arch:str='lenet300',       # Model name for `get_model`
+def draw_job(data:str='mnist5k',        # Data set
+             arch:str='lenet300',       # Model
              rounds:int=12,             # Pruning rounds after the dense round 0
              epochs:int=8,              # Epochs per round
              lr:float=None,             # Learning rate (default 3e-3 for `one_cycle`, 0.1 for `step`)
              schedule:str='one_cycle',  # 'one_cycle' (Adam, `fit_one_cycle`) or 'step' (the papers' SGD step decay)
              rate:float=0.2,            # Fraction of the remaining weights pruned per round
-             criterion:str='global_magnitude', # One of `CLI_CRITERIA`
+             criterion:str='global_magnitude', # Pruning criterion
              allow_collapse:bool=False, # Let a round prune a whole tensor (a layer collapse) instead of stopping
              rewind:str='weights',      # 'weights' (rewind to iteration k) or 'lr' (learning-rate rewinding)
              rewind_iter:int=None,      # Rewind point k as an iteration (default: 0, the initialisation)
@@ -168,8 +168,8 @@ def draw_job(data:str='mnist5k',        # Data set: one of `lottery_fastai.data.
              rewind_pct:float=None,     # ... or as a fraction of training (the Spending paper: 0.18)
              skip_first:bool=False,     # Leave the first conv/linear layer dense
              skip_last:bool=False,      # Leave the last linear layer dense
-             controls:str='reinit',     # Comma-separated controls of every ticket (keys of `CONTROLS`), or ''
-             spend:str='',              # Comma-separated recipes (keys of `RECIPES`) to spend every ticket with, or ''
+             controls:str='reinit',     # Comma-separated controls of every ticket, or ''
+             spend:str='',              # Comma-separated recipes to spend every ticket with, or ''
              gradinit_iters:int=None,   # Iterations of re-scaling, for the recipes that re-scale (default: 180)
              gradinit_budget:float=0.03, # Share of each spend's training that re-scaling may cost (caps its iterations)
              width:int=None,            # Channels of the first stage of a CIFAR ResNet (resnet8/20/...; default: 16)
@@ -182,7 +182,7 @@ def draw_job(data:str='mnist5k',        # Data set: one of `lottery_fastai.data.
              channels_last:bool=False,  # Train in channels-last memory layout
              compile:bool=False,        # Compile the forward pass with torch.compile
              device:str=None,           # 'cpu' or 'cuda' (default: cuda when there is one)
-             preset:str=None,           # A paper's settings (a key of `PRESETS`): epochs, lr, schedule, rate, bs...
+             preset:str=None,           # A paper's settings: epochs, lr, schedule, rate, bs...
              path:str='runs/draw',      # Run folder
              data_path:str=None,        # Local folder of the data (for 'folder', or a local copy of a known set)
             )->pd.DataFrame:            # The history, one row per round
@@ -258,7 +258,7 @@ def _spend(res, dls, recipes, seeds, gradinit_iters, gradinit_budget, fit):
     return sp
 
 def spend_job(path:str='runs/draw',        # Run folder of a finished draw
-              recipes:str='vanilla,AT+TRT', # Comma-separated recipes: keys of `lottery_fastai.spend.RECIPES`
+              recipes:str='vanilla,AT+TRT', # Comma-separated recipes
               seeds:str=None,              # Comma-separated spending seeds, e.g. '0,1,2' (default: the draw's seed)
               gradinit_iters:int=None,     # Iterations of re-scaling, for the recipes that re-scale (default: 180)
               gradinit_budget:float=0.03,  # Share of each spend's training re-scaling may cost (caps its iterations)
@@ -314,9 +314,20 @@ def stability_job(path:str='runs/draw',   # Run folder of a draw (made first, wi
                   pairs:int=2,             # Pairs of children per k and per ticket
                   tickets:str=None,        # Comma-separated rounds whose tickets get pairs (default: all; '' for none)
                   bn:str='reestimate',     # BatchNorm statistics along the paths: 'reestimate', 'interpolate' or 'both'
-                  data:str='mnist5k', arch:str='lenet300', rounds:int=3, epochs:int=8, lr:float=None,
-                  schedule:str='one_cycle', warmup:int=0, rate:float=0.2, width:int=None, bs:int=128, n:int=None,
-                  seed:int=0, preset:str=None,   # the draw's options, if there is no draw yet
+                  # the draw's options, used only when there is no draw at `path` yet
+                  data:str='mnist5k',      # Data set (of the draw made first)
+                  arch:str='lenet300',     # Model (of the draw made first)
+                  rounds:int=3,            # Pruning rounds after the dense round 0 (of the draw made first)
+                  epochs:int=8,            # Epochs per round (of the draw made first)
+                  lr:float=None,           # Learning rate (default 3e-3 for `one_cycle`, 0.1 for `step`)
+                  schedule:str='one_cycle', # 'one_cycle' (Adam, `fit_one_cycle`) or 'step' (the papers' SGD step decay)
+                  warmup:int=0,            # Iterations of linear learning-rate warmup (`--schedule step` only)
+                  rate:float=0.2,          # Fraction of the remaining weights pruned per round
+                  width:int=None,          # Channels of the first stage of a CIFAR ResNet (default: 16)
+                  bs:int=128,              # Batch size
+                  n:int=None,              # Use only `n` of the examples (MNIST-5k only)
+                  seed:int=0,              # Seed of the split, the initialisation, and round r's shuffling
+                  preset:str=None,         # A paper's settings: epochs, lr, schedule, rate, bs...
                   data_path:str=None,      # Local folder of the data
                  )->pd.DataFrame:          # One row per pair
     "Instability of training: error barriers between pairs of children of the dense network at each k, and of tickets"
@@ -349,9 +360,9 @@ ELASTIC_KEYS = dict(zip(('elth', 'imp', 'random', 'shuffled', 'omp', 'snip', 'gr
 # %% ../nbs/20_cli.ipynb #6ad8aa08
 def elastic_job(source:str='runs/draw',   # Run folder of the source draw (`--from` works too)
                 to:str='resnet32',          # The target architecture, of the source's family
-                mapping:str=None,           # A mapping ('0:0;1:1,2;2:3,4'), a strategy of `STRATEGIES`, or the default
+                mapping:str=None,           # A mapping ('0:0;1:1,2;2:3,4'), a strategy, or the default
                 rounds:str=None,            # Comma-separated source rounds (default: every pruned round)
-                methods:str='elth,imp,random,shuffled,omp,snip,grasp,synflow', # Comma-separated keys of `ELASTIC_KEYS`
+                methods:str='elth,imp,random,shuffled,omp,snip,grasp,synflow', # Comma-separated methods
                 path:str=None,              # Results folder (default: `elastic_<to>/` in the source's folder)
                 data_path:str=None,         # Local folder of the data, if the draw used one
                )->pd.DataFrame:
@@ -374,7 +385,7 @@ def elastic_job(source:str='runs/draw',   # Run folder of the source draw (`--fr
     return df
 
 # %% ../nbs/20_cli.ipynb #fa94d74e
-def figure_job(name:str,                # A key of `FIGURES`, or 'all'
+def figure_job(name:str,                # A table or figure of the paper, or 'all'
                path:str='runs/figures',  # Root of the run folders the figures read and write
                full:bool=False,          # The authors' settings (ResNet-18, CIFAR; for a GPU)
                quick:bool=False,         # The CI size (640 digits, one epoch)
@@ -484,8 +495,8 @@ MAIN_FULL = dict(arch='resnet18', preset='spending', rounds=16, rewind_pct=0.18,
                  spend='vanilla,AT,TRT,AT+TRT')
 
 # %% ../nbs/20_cli.ipynb #117e91b0
-def main_job(full:bool=False,      # The paper-scale run (`MAIN_FULL`, for a GPU) instead of the 5-minute one (`MAIN`)
-             data:str=None,        # One of `lottery_fastai.data.DATASETS` (default: mnist5k, or cifar10 with `full`)
+def main_job(full:bool=False,      # The paper-scale run (for a GPU) instead of the 5-minute one
+             data:str=None,        # Data set (default: mnist5k, or cifar10 with `full`)
              seed:int=0,           # Seed of the split, the initialisation and the shuffling
              path:str=None,        # Run folder (default: runs/main, or runs/main-full)
              data_path:str=None,   # Local folder of the data
@@ -526,6 +537,21 @@ def init_distributed()->int:
     torch.distributed.init_process_group('nccl' if torch.cuda.is_available() else 'gloo')
     return world
 
+def _choices(job)->dict:
+    "`{option: its values}` of the job's options whose values are the keys of a table, for `--help`"
+    ch = {'data': list(DATASETS), 'arch': list(MODELS), 'to': list(MODELS), 'criterion': CLI_CRITERIA,
+          'controls': list(CONTROLS), 'spend': list(RECIPES), 'recipes': list(RECIPES), 'preset': list(PRESETS),
+          'methods': list(ELASTIC_KEYS), 'mapping': list(STRATEGIES), 'name': [*FIGURES, 'all']}
+    return {k: v for k,v in ch.items() if k in inspect.signature(job).parameters}
+
+def job_parser(job, name:str):
+    "The job's parser, from its docments, each table-valued option's values listed in its help (the job checks them)"
+    p = anno_parser(job, prog=f'lottery_fastai {name}')
+    ch = _choices(job)
+    for a in p._actions:
+        if a.dest in ch: a.help = f"{a.help or ''} [{', '.join(map(str, ch[a.dest]))}]".strip()
+    return p
+
 def _spelled(parser, argv:list)->list:
     "`argv` with each option as `parser` spells it (fastcore 1: `--gradinit_iters`; fastcore 2: `--gradinit-iters`)"
     known = {s for a in parser._actions for s in a.option_strings}
@@ -546,13 +572,14 @@ def main(argv=None)->int:
     argv = ['--n' + a[len('--n_images'):] if a == '--n_images' or a.startswith('--n_images=') else a for a in argv]
     if not argv or argv[0] not in JOBS:
         jobs = '\n'.join(f'  {k:8} {v.__doc__}' for k,v in JOBS.items())
+        asked = bool(argv) and argv[0] in ('-h', '--help')   # asked for: stdout and 0, as argparse does
         print("usage: lottery_fastai JOB [options] [--debug]   (lottery_fastai JOB --help for its "
-              f"options)\n\njobs:\n{jobs}", file=sys.stderr)
-        return 0 if argv and argv[0] in ('-h', '--help') else 2
+              f"options)\n\njobs:\n{jobs}", file=sys.stdout if asked else sys.stderr)
+        return 0 if asked else 2
     job = JOBS[argv[0]]
     # `from` is Python's: the parameter is `source`
     if job is elastic_job: argv = ['--source' if a == '--from' else a for a in argv]
-    parser = anno_parser(job, prog=f'lottery_fastai {argv[0]}')
+    parser = job_parser(job, argv[0])
     args = vars(parser.parse_args(_spelled(parser, argv[1:])))
     args.pop('pdb', None)
     args.pop('xtra', None)

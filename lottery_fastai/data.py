@@ -12,11 +12,11 @@ import gzip, socket, urllib.parse
 from pathlib import Path
 import numpy as np, torch
 from fastcore.basics import patch
-from fastai.torch_core import TensorImage, TensorCategory, set_seed, default_device
-from fastai.data.core import DataLoaders
+from fastai.torch_core import TensorImage, TensorImageBW, TensorCategory, set_seed, default_device, to_device
+from fastai.data.core import DataLoaders, TfmdDL, _batch_tfms, explode_types   # the latter two: fastai's own names
 from fastai.data.load import DataLoader
 from fastai.data.block import DataBlock, CategoryBlock
-from fastai.data.transforms import IndexSplitter, Normalize, get_image_files, parent_label
+from fastai.data.transforms import IndexSplitter, Normalize, get_image_files, parent_label, Category, CategoryMap
 from fastai.data.external import URLs, untar_data, fastai_cfg
 from fastai.losses import CrossEntropyLossFlat
 from fastai.vision.core import PILImage, PILImageBW
@@ -58,15 +58,46 @@ def load_mnist5k()->tuple:
 
 # %% ../nbs/00_data.ipynb #30c1539e
 class TensorDataset:
-    "Images and labels held as tensors; items are `(TensorImage, TensorCategory)` pairs"
-    def __init__(self, x, y): self.x,self.y,self.loss_func = TensorImage(x),TensorCategory(y),CrossEntropyLossFlat()
-    def __len__(self): return len(self.y)
-    def __getitem__(self, i): return self.x[i], self.y[i]
+    """Images (and labels) held as tensors; items are `(TensorImage, TensorCategory)` pairs, or `(TensorImage,)` without
+    labels; `vocab` names the classes"""
+    n_inp = 1
+    def __init__(self, x, y=None, vocab=None):
+        img = TensorImageBW if x.dim() == 4 and x.shape[1] == 1 else TensorImage   # grey images show in grey
+        self.x, self.y = img(x), None if y is None else TensorCategory(y)
+        self.vocab = None if vocab is None else CategoryMap(list(vocab), sort=False)   # as fastai's datasets do
+        self.loss_func = CrossEntropyLossFlat()
+    def __len__(self): return len(self.x)
+    def __getitem__(self, i): return (self.x[i],) if self.y is None else (self.x[i], self.y[i])
+    def new_empty(self): return TensorDataset(self.x[:0], None if self.y is None else self.y[:0], self.vocab)
+    @property
+    def items(self)->list: return [self[i] for i in range(len(self))]   # what fastai's interpretation indexes
+    def decode(self, o, full=True):
+        "A sample as fastai shows it: the image, and the name of its class (or of the predicted one)"
+        if len(o) < 2 or self.vocab is None: return o
+        return (o[0], Category(str(self.vocab[int(o[1])])), *o[2:])
 
-class TensorDL(DataLoader):
-    "A fastai `DataLoader` that slices whole batches out of a `TensorDataset` instead of collating items"
-    def create_batch(self, b): return self.dataset.x[b], self.dataset.y[b]
+class TensorDL(TfmdDL):
+    """A fastai `TfmdDL` that slices whole batches out of a `TensorDataset` instead of collating items: `show_batch`,
+    `show_results`, `test_dl` (so `predict`), interpretation and `export` work; its batch transforms keep the split
+    they were made for (`split_idx`: 0 train, 1 valid/test), whatever dataset `new` gives it"""
+    def __init__(self, dataset, bs:int=64, split_idx:int=None, **kwargs):
+        super().__init__(dataset, bs=bs, **{'do_setup': False, 'num_workers': 0, **kwargs})
+        self.split_idx = split_idx
+        for nm in _batch_tfms: getattr(self, nm).split_idx = split_idx
+    def create_batch(self, b): return tuple(t[b] for t in (self.dataset.x, self.dataset.y) if t is not None)
     def create_item(self, s): return s   # indices go straight to `create_batch`
+    def before_iter(self): DataLoader.before_iter(self)   # not `TfmdDL`'s, which takes the split from the dataset
+    def _one_pass(self):
+        its = self.after_batch(to_device(self.create_batch(torch.arange(min(1, len(self.dataset)))), self.device))
+        self._n_inp, self._types = 1, explode_types(its)
+    def new(self, dataset=None, cls=None, **kwargs):
+        "A loader like this one; a list of images or of (image, label) items (from `test_dl`) becomes a dataset"
+        if dataset is not None and not isinstance(dataset, TensorDataset):
+            its = [o if isinstance(o, (tuple, list)) else (o,) for o in dataset]
+            x, y = (torch.stack([torch.as_tensor(o[j]) for o in its]).to(self.dataset.x.device)
+                    if all(len(o) > j for o in its) else None for j in (0, 1))
+            dataset = TensorDataset(x, y, vocab=self.dataset.vocab)
+        return super().new(dataset, cls, **{'split_idx': self.split_idx, **kwargs})
 
 # %% ../nbs/00_data.ipynb #88853f00
 @patch(as_prop=True)
@@ -103,11 +134,10 @@ def mnist5k_dls(bs:int=128,        # Batch size
     if bs > len(trn): raise ValueError(f"`bs`={bs} is larger than the {len(trn)} training examples: no full batch to "
                                        "train on")
     x = ((x.float()/255 - mnist_stats[0][0])/mnist_stats[1][0]).unsqueeze(1)
-    ds = lambda i: TensorDataset(x[torch.from_numpy(i)], y[torch.from_numpy(i)])
-    g = torch.Generator().manual_seed(seed)
-    dls = DataLoaders(TensorDL(ds(trn), bs=bs, shuffle=True, drop_last=True, device=device),
-                      TensorDL(ds(val), bs=bs*2, device=device), TensorDL(ds(tst), bs=bs*2, device=device),
-                      device=device)
+    ds = lambda i: TensorDataset(x[torch.from_numpy(i)], y[torch.from_numpy(i)], vocab=list(range(10)))
+    dls = DataLoaders(TensorDL(ds(trn), bs=bs, shuffle=True, drop_last=True, device=device, split_idx=0),
+                      TensorDL(ds(val), bs=bs*2, device=device, split_idx=1),
+                      TensorDL(ds(tst), bs=bs*2, device=device, split_idx=1), device=device)
     dls.train.rng.seed(seed)   # fastai shuffles with its own `random.Random`: seed it too
     dls.c, dls.vocab, dls.name = 10, list(range(10)), 'mnist5k'
     return dls
@@ -290,16 +320,15 @@ def tensor_dls(path, train='train', test='test', bs:int=128, valid_pct=0.1, seed
     vs = set(val.tolist())
     trn = torch.tensor([i for i in range(n) if i not in vs])   # the folder pipeline's order: `IndexSplitter`
     device = device or default_device()
-    ds = lambda x,y: TensorDataset(x.to(device), y.to(device))
+    ds = lambda x,y: TensorDataset(x.to(device), y.to(device), vocab=c['vocab'])
     norm = Normalize.from_stats(*stats)
-    tfms = lambda split: Pipeline([IntToFloatTensor(), *([PadCrop(4), FlipLR(0.5)] if augment and split == 0 else []),
-                                   norm], split_idx=split)
+    tfms = lambda split: dict(split_idx=split, after_batch=[IntToFloatTensor(), *([PadCrop(4), FlipLR(0.5)]
+                                                            if augment and split == 0 else []), norm])
     dls = DataLoaders(TensorDL(ds(c['train_x'][trn], c['train_y'][trn]), bs=bs, shuffle=True, drop_last=True,
-                               device=device, after_batch=tfms(0)),
+                               device=device, **tfms(0)),
                       TensorDL(ds(c['train_x'][torch.from_numpy(val)], c['train_y'][torch.from_numpy(val)]), bs=bs*2,
-                               device=device, after_batch=tfms(1)),
-                      TensorDL(ds(c['test_x'], c['test_y']), bs=bs*2, device=device, after_batch=tfms(1)),
-                      device=device)
+                               device=device, **tfms(1)),
+                      TensorDL(ds(c['test_x'], c['test_y']), bs=bs*2, device=device, **tfms(1)), device=device)
     if bs > len(trn): raise ValueError(f"`bs`={bs} is larger than the {len(trn)} training examples: no full batch to "
                                        "train on")
     dls.train.rng.seed(seed)
