@@ -366,7 +366,8 @@ def _draw_spec(learn:Learner, a:dict)->SimpleNamespace:
     check_fits_data(learn)
     check_options(a['precision'], a['channels_last'], a['compile'], learn.dls.device)
     name = a['criterion'] if isinstance(a['criterion'], str) else 'custom'
-    meta = {**(a['meta'] or {}), 'seed': a['seed'], 'rewind': a['rewind'], 'rewind_iter': k, 'criterion': name,
+    # a model of `get_model` says how to rebuild it; `meta` adds to it or overrides it
+    meta = {**getattr(learn.model, 'arch_meta', {}), **(a['meta'] or {}), 'seed': a['seed'], 'rewind': a['rewind'], 'rewind_iter': k, 'criterion': name,
             'fit': a['fit'], 'n_epoch': a['n_epoch']}
     config = {'job': 'draw', **meta, 'rounds': a['rounds'], 'rate': a['rate'], 'sparsity': a['sparsity'], 'lr': a['lr'],
               'fit_kwargs': a['fit_kwargs'], 'prunable_kwargs': pkw, 'allow_collapse': a['allow_collapse'],
@@ -579,5 +580,6 @@ def prune_at_init(model:nn.Module,           # An untrained model (its weights a
     masks = prune(ws, sparsity=sparsity, criterion=crit, seed=seed, init=init, model=model,
                   batches=pruning_batches(dls, n_batches) if 'batches' in crit.needs else None)
     name = criterion if isinstance(criterion, str) else 'custom'
-    return Ticket(masks, state_copy(model), {**(meta or {}), 'criterion': name, 'rewind_iter': 0, 'round': 1,
+    return Ticket(masks, state_copy(model), {**getattr(model, 'arch_meta', {}), **(meta or {}), 'criterion': name,
+                                             'rewind_iter': 0, 'round': 1,
                                              'sparsity': sparsity_(masks), 'seed': seed})

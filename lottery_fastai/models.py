@@ -197,17 +197,22 @@ def get_model(name:str,       # A key of `MODELS`, or a torchvision classificati
               seed:int=None,  # Seed of the initialisation (None: torch's current random state)
               **kwargs,       # Passed to the constructor (`act_cls`, class or name; `shortcut`, `width`, `img_size`)
              )->nn.Module:
-    "Build a randomly initialised model by name"
+    "Build a randomly initialised model by name; `model.arch_meta` records how, so a ticket can rebuild it"
+    plain = all(isinstance(v, (str, int, float, bool, type(None))) for v in kwargs.values())
+    meta = dict(arch=name, n_in=n_in, n_out=n_out, model_kwargs=dict(kwargs)) if plain else None   # else: JSON cannot hold it
     if seed is not None:
         if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0: raise ValueError("`seed` must be an int "
                                                                                              f">= 0, got {seed!r}")
         torch.manual_seed(seed)
     if name in MODELS:
-        try: return MODELS[name](n_in=n_in, n_out=n_out, **_check_model_args(n_in, n_out, dict(kwargs)))
+        try: m = MODELS[name](n_in=n_in, n_out=n_out, **_check_model_args(n_in, n_out, dict(kwargs)))
         except TypeError as e: raise ValueError(f"model {name!r} takes no such argument: {e}") from None
-    if name in torchvision.models.list_models(torchvision.models):
+    elif name in torchvision.models.list_models(torchvision.models):
         m = torchvision.models.get_model(name, weights=None, num_classes=n_out, **kwargs)
-        return m if n_in == 3 else _first_conv_to(m, n_in)
+        m = m if n_in == 3 else _first_conv_to(m, n_in)
+    else: raise ValueError(f"`name` must be one of {list(MODELS)} or a torchvision classification model, got {name!r}")
+    if meta is not None: m.arch_meta = meta
+    return m
     raise ValueError(f"`name` must be one of {list(MODELS)} or a torchvision classification model, got {name!r}")
 
 def size_kwargs(name:str, img_size:int)->dict:
