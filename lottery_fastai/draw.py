@@ -367,8 +367,8 @@ def _draw_spec(learn:Learner, a:dict)->SimpleNamespace:
     check_options(a['precision'], a['channels_last'], a['compile'], learn.dls.device)
     name = a['criterion'] if isinstance(a['criterion'], str) else 'custom'
     # a model of `get_model` says how to rebuild it; `meta` adds to it or overrides it
-    meta = {**getattr(learn.model, 'arch_meta', {}), **(a['meta'] or {}), 'seed': a['seed'], 'rewind': a['rewind'], 'rewind_iter': k, 'criterion': name,
-            'fit': a['fit'], 'n_epoch': a['n_epoch']}
+    meta = {**getattr(learn.model, 'arch_meta', {}), **(a['meta'] or {}), 'seed': a['seed'], 'rewind': a['rewind'],
+            'rewind_iter': k, 'criterion': name, 'fit': a['fit'], 'n_epoch': a['n_epoch']}
     config = {'job': 'draw', **meta, 'rounds': a['rounds'], 'rate': a['rate'], 'sparsity': a['sparsity'], 'lr': a['lr'],
               'fit_kwargs': a['fit_kwargs'], 'prunable_kwargs': pkw, 'allow_collapse': a['allow_collapse'],
               'n_iter': len(learn.dls.train), 'data_seed': a['data_seed'], 'prune_batches': a['prune_batches'],

@@ -199,7 +199,8 @@ def get_model(name:str,       # A key of `MODELS`, or a torchvision classificati
              )->nn.Module:
     "Build a randomly initialised model by name; `model.arch_meta` records how, so a ticket can rebuild it"
     plain = all(isinstance(v, (str, int, float, bool, type(None))) for v in kwargs.values())
-    meta = dict(arch=name, n_in=n_in, n_out=n_out, model_kwargs=dict(kwargs)) if plain else None   # else: JSON cannot hold it
+    # a class among the arguments has no JSON form: then the caller's `meta` must say how to rebuild the model
+    meta = dict(arch=name, n_in=n_in, n_out=n_out, model_kwargs=dict(kwargs)) if plain else None
     if seed is not None:
         if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0: raise ValueError("`seed` must be an int "
                                                                                              f">= 0, got {seed!r}")
