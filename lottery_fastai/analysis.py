@@ -29,6 +29,8 @@ def batch_loss(model:nn.Module, batches)->torch.Tensor:
     n = sum(len(y) for _,y in xys)
     return sum(F.cross_entropy(model(x), y, reduction='sum') for x,y in xys)/n
 
+# double backward, not `torch.func.hvp`: that one needs a functional model and forward-mode rules for every op of it,
+# this works on any module as it is
 def hvp(model:nn.Module, batches, vs:list, masks:dict=None)->list:
     "The Hessian of the loss on `batches` times `vs` (one tensor per trainable parameter), in the subspace of `masks`"
     names, ps = _params(model)

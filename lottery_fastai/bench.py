@@ -19,6 +19,8 @@ from .data import TensorDataset, TensorDL
 from .masks import prunable, prune, full_masks
 from .callbacks import MaskCallback
 
+# a callback, not `torch.utils.benchmark.Timer`: it times the steps of a real fastai fit (callbacks, optimizer and
+# loader included), which a `Timer` around one statement cannot see
 class StepTimer(Callback):
     "Wall time of every training step (batch to batch, optimizer step and callbacks included)"
     order = 100

@@ -90,6 +90,8 @@ class SkipToIter(Callback):
 # %% ../nbs/03_callbacks.ipynb #68c0624d
 class TrainingDiverged(ValueError): "The training loss became NaN or infinite"
 
+# kept beside fastai's `TerminateOnNaNCallback`, which cancels the fit silently and reads the loss on the host every
+# batch: this one raises an error that names the epoch, and keeps its flag on the device until the epoch ends
 class FiniteLossCallback(Callback):
     "Raise `TrainingDiverged` at the end of a training epoch whose loss was ever NaN or infinite"
     order = 90

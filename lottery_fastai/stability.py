@@ -15,6 +15,7 @@ from fastcore.basics import patch
 from fastai.learner import Learner
 from fastai.optimizer import SGD
 from fastai.callback.core import Callback, CancelFitException
+from torch.optim.swa_utils import update_bn
 from .runs import Run
 from .data import reseed
 from .masks import prunable, full_masks, sparsity
@@ -60,20 +61,13 @@ BN_MODES = ('reestimate', 'interpolate', 'both')
 
 @torch.no_grad()
 def reestimate_bn(model:nn.Module, batches)->nn.Module:
-    """Reset every BatchNorm's running statistics and re-estimate them on `batches`: a cumulative average, train mode,
-    no gradient"""
-    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    if not bns: return model
-    momenta, was = [m.momentum for m in bns], model.training
-    for m in bns:
-        m.reset_running_stats()
-        m.momentum = None
-    model.train()
-    for m in model.modules():
-        if isinstance(m, nn.modules.dropout._DropoutNd): m.eval()
-    for xb,_ in batches: model(xb)
-    for m,mom in zip(bns, momenta): m.momentum = mom
-    model.train(was)
+    """Reset every BatchNorm's running statistics and re-estimate them on `batches` (a cumulative average: torch's
+    `update_bn`), with dropout off"""
+    def inputs():   # runs once `update_bn` has put the model in train mode: no dropout noise in the statistics
+        for m in model.modules():
+            if isinstance(m, nn.modules.dropout._DropoutNd): m.eval()
+        yield from batches
+    with torch.no_grad(): update_bn(inputs(), model)
     return model
 
 def eval_batches(dls, n_train:int=None, bn_batches:int=4)->dict:
