@@ -123,6 +123,7 @@ from fastai.callback.fp16 import MixedPrecision, AMPMode
 from fastai.callback.channelslast import ChannelsLast
 from fastcore.foundation import L
 from .runs import rank_world
+from torch.nn.parallel import DistributedDataParallel as DDP
 
 PRECISIONS = ('fp32', 'bf16', 'fp16')
 
@@ -150,24 +151,35 @@ class CompileForward(Callback):
     after_cancel_fit = after_fit
 
 class ShardBatches(Callback):
-    """Data parallel over `torch.distributed` processes: each trains on its share of every batch, gradients averaged,
-    BatchNorm buffers from rank 0"""
+    """Data parallel over `torch.distributed` processes: each trains on its share of every global batch, through
+    `DistributedDataParallel` (gradients averaged in buckets during the backward pass, buffers from rank 0)"""
     order = MaskCallback.order + 1
+    def __init__(self, sync_bn:bool=False): store_attr()   # `sync_bn`: BatchNorm over the global batch (GPUs)
     def before_fit(self):
         self.rank, self.world = rank_world()
         if self.dls.train.bs % self.world: raise ValueError(f"`bs`={self.dls.train.bs} must be a multiple of the "
                                                             f"{self.world} processes")
+        self.plain = self.learn.model
+        # SyncBatchNorm takes over the same parameters and buffer tensors, so the optimizer and the masks still hold
+        self.bns = {k: m for k,m in self.plain.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)}
+        if self.sync_bn: self.learn.model = self.plain = nn.SyncBatchNorm.convert_sync_batchnorm(self.plain)
+        dev = next(self.plain.parameters()).device
+        self.ddp = DDP(self.plain, device_ids=[dev.index] if dev.type == 'cuda' else None, broadcast_buffers=True)
     def before_batch(self):
         if not self.training: return
         self.learn.xb = tuple(x[self.rank::self.world] for x in self.xb)
         self.learn.yb = tuple(y[self.rank::self.world] for y in self.yb)
-    def before_step(self):
-        gs = [p.grad for p in self.learn.model.parameters() if p.grad is not None]
-        flat = torch.cat([g.flatten() for g in gs])
-        torch.distributed.all_reduce(flat)
-        for g,f in zip(gs, flat.split([g.numel() for g in gs])): g.copy_(f.view_as(g)/self.world)
-    def after_step(self):
-        for b in self.learn.model.buffers(): torch.distributed.broadcast(b, 0)   # what DDP's `broadcast_buffers` does
+        # only the training forward and backward run through DDP: every other callback, the optimizer and the files
+        # see the plain module, its parameter names and its state dict (no `module.` prefix)
+        self.learn.model = self.ddp
+    def after_backward(self): self.learn.model = self.plain
+    after_batch = after_cancel_batch = after_backward
+    def after_fit(self):
+        self.learn.model, self.ddp = self.plain, None
+        if self.sync_bn:   # the model's own BatchNorm modules back, with the statistics the fit left in their tensors
+            for k,m in self.bns.items():
+                if k: self.plain.set_submodule(k, m)   # '' is a model that is one BatchNorm: nothing to put back
+    after_cancel_fit = after_fit
 
 def agree_across_ranks(tensors:dict)->bool:
     "Whether every process of a distributed job holds the same `tensors` (True when there is one process)"
@@ -180,7 +192,7 @@ def agree_across_ranks(tensors:dict)->bool:
     torch.distributed.all_gather(hs, h)
     return all(torch.equal(x, hs[0]) for x in hs)
 
-def check_options(precision:str='fp32', channels_last:bool=False, compile:bool=False, device=None):
+def check_options(precision:str='fp32', channels_last:bool=False, compile:bool=False, device=None, sync_bn:bool=False):
     "Refuse training options this machine cannot run, before any work; the device they were checked for"
     if precision not in PRECISIONS: raise ValueError(f"`precision` must be one of {PRECISIONS}, got {precision!r}")
     if device is None: device = 'cuda' if torch.cuda.is_available() else 'cpu'
@@ -191,6 +203,8 @@ def check_options(precision:str='fp32', channels_last:bool=False, compile:bool=F
                                                          "(the library is tested on CPUs and CUDA GPUs only)")
     if dev.type == 'cuda' and not torch.cuda.is_available(): raise ValueError("`device` is 'cuda', but torch sees no "
                                                                               "GPU")
+    if sync_bn and dev.type != 'cuda': raise ValueError("`sync_bn`: torch's SyncBatchNorm runs on CUDA GPUs only; on a "
+                                                        "CPU each process normalises its own share of the batch")
     if precision == 'bf16' and dev.type == 'cuda' and not torch.cuda.is_bf16_supported():
         raise ValueError("`precision` 'bf16': this GPU does not support bfloat16; use 'fp16' or 'fp32'")
     if precision != 'fp32':
@@ -205,8 +219,8 @@ def check_options(precision:str='fp32', channels_last:bool=False, compile:bool=F
                                                 f"{str(e).splitlines()[0][:200]})") from None
     return dev
 
-def option_cbs(precision:str='fp32', channels_last:bool=False, compile:bool=False)->list:
+def option_cbs(precision:str='fp32', channels_last:bool=False, compile:bool=False, sync_bn:bool=False)->list:
     "The callbacks of a fit with these options (and `ShardBatches` in a distributed job)"
     return ([DeviceMixedPrecision(precision)] if precision != 'fp32' else []) + \
            ([ChannelsLast()] if channels_last else []) + ([CompileForward()] if compile else []) + \
-           ([ShardBatches()] if rank_world()[1] > 1 else [])
+           ([ShardBatches(sync_bn)] if rank_world()[1] > 1 else [])

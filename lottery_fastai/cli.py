@@ -181,6 +181,7 @@ def draw_job(data:str='mnist5k',        # Data set
              precision:str='fp32',      # 'fp32', or mixed precision 'bf16' / 'fp16'
              channels_last:bool=False,  # Train in channels-last memory layout
              compile:bool=False,        # Compile the forward pass with torch.compile
+             sync_bn:bool=False,        # Under torchrun on GPUs: BatchNorm statistics over the global batch
              device:str=None,           # 'cpu' or 'cuda' (default: cuda when there is one)
              preset:str=None,           # A paper's settings: epochs, lr, schedule, rate, bs...
              path:str='runs/draw',      # Run folder
@@ -196,7 +197,7 @@ def draw_job(data:str='mnist5k',        # Data set
     kinds, recipes = _names('controls', controls, CONTROLS), _names('spend', spend, RECIPES)
     check_budget(gradinit_budget)
     if lr is None: lr = 3e-3 if schedule == 'one_cycle' else 0.1
-    device = check_options(precision, channels_last, compile, device)
+    device = check_options(precision, channels_last, compile, device, sync_bn)
     if warmup:
         if schedule != 'step': raise ValueError("`warmup` applies to the step schedule (`schedule` 'step'), not to "
                                                 f"{schedule!r}")
@@ -215,7 +216,7 @@ def draw_job(data:str='mnist5k',        # Data set
                          rewind_iter=rewind_iter, rewind_epoch=rewind_epoch, rewind_pct=rewind_pct, seed=seed,
                          data_seed=data_seed, path=path, meta=meta, prunable_kwargs=s.prunable_kwargs, verbose=True,
                          precision=precision,
-                         channels_last=channels_last, compile=compile)
+                         channels_last=channels_last, compile=compile, sync_bn=sync_bn)
         hist = _with_controls(learn, res, kinds)
     ctl_cols = [c for c in hist if c.endswith('_test_acc')]
     _print_table(hist, ['round', 'sparsity', 'train_acc', 'valid_acc', 'test_acc', *ctl_cols])

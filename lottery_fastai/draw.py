@@ -338,7 +338,8 @@ def _int_at_least(name, v, lo):
     if not isinstance(v, int) or isinstance(v, bool) or v < lo: raise ValueError(f"`{name}` must be an int >= {lo}, "
                                                                                  f"got {v!r}")
 
-OPTIONS = dict(precision='fp32', channels_last=False, compile=False)   # training options: speed, not method
+# training options: speed, not method (`sync_bn` aside, which changes what BatchNorm sees: it is recorded when on)
+OPTIONS = dict(precision='fp32', channels_last=False, compile=False, sync_bn=False)
 
 def options_config(a:dict, all_:bool=False)->dict:
     "The training options in `a` (arguments or config); unless `all_`, only those off their default"
@@ -364,7 +365,7 @@ def _draw_spec(learn:Learner, a:dict)->SimpleNamespace:
     pkw = a['prunable_kwargs'] or {}
     prunable(learn.model, **pkw)
     check_fits_data(learn)
-    check_options(a['precision'], a['channels_last'], a['compile'], learn.dls.device)
+    check_options(a['precision'], a['channels_last'], a['compile'], learn.dls.device, a['sync_bn'])
     name = a['criterion'] if isinstance(a['criterion'], str) else 'custom'
     # a model of `get_model` says how to rebuild it; `meta` adds to it or overrides it
     meta = {**getattr(learn.model, 'arch_meta', {}), **(a['meta'] or {}), 'seed': a['seed'], 'rewind': a['rewind'],
@@ -473,6 +474,7 @@ def draw(self:Learner,
          precision:str='fp32',          # 'fp32', or mixed precision 'bf16' / 'fp16' (autocast on the model's device)
          channels_last:bool=False,      # Train in channels-last memory layout
          compile:bool=False,            # Run the forward pass through `torch.compile` (the mask upkeep stays outside)
+         sync_bn:bool=False,            # In a distributed job on GPUs: BatchNorm statistics over the global batch
          path=None,                     # Run folder (None: keep everything in memory)
          meta:dict=None,                # Extra metadata stored in every ticket (e.g. 'arch', 'n_in', 'n_out', 'data')
          verbose:bool=False,            # Print each line of the log as well
@@ -503,12 +505,13 @@ def omp(self:Learner, sparsity:float, **kwargs)->DrawResult:
 # %% ../nbs/04_draw.ipynb #cd284cfa
 @patch
 def retrain(self:Learner, ticket:Ticket, n_epoch:int=10, lr:float=None, fit:str='fit_one_cycle', fit_kwargs:dict=None,
-            seed:int=0, data_seed:int=None, precision:str='fp32', channels_last:bool=False, compile:bool=False)->dict:
+            seed:int=0, data_seed:int=None, precision:str='fp32', channels_last:bool=False, compile:bool=False,
+            sync_bn:bool=False)->dict:
     "Train `ticket` in this learner's model (exact mask, schedule replayed from its rewind point) and return its scores"
     fkw = check_fit(fit, n_epoch, lr, fit_kwargs)
     ticket.apply(self.model)
     reseed(seed, self.dls, data_seed)
-    opts = option_cbs(precision, channels_last, compile)
+    opts = option_cbs(precision, channels_last, compile, sync_bn)
     cbs = [MaskCallback(ticket.masks), SkipToIter(ticket.meta.get('rewind_iter', 0)), FiniteLossCallback(), *opts]
     getattr(self, fit)(n_epoch, cbs=cbs, reset_opt=True, **fkw)
     return score(self.model, self.dls)

@@ -156,6 +156,7 @@ def spend(ticket:Ticket, dls, recipe='vanilla',
           cbs=None,                  # More callbacks for the fit
           quiet:bool=False,          # No progress bar or epoch table
           precision:str='fp32', channels_last:bool=False, compile:bool=False,   # Training options (see `option_cbs`)
+          sync_bn:bool=False,        # In a distributed job on GPUs: BatchNorm over the global batch
           **settings,                # Tweak settings that change `recipe`'s, e.g. `act='mish', smoothing=0.2`
          )->tuple:                   # (the trained `Learner`, its scores); `learn.act_zeros`: zeros after activations
     "Retrain `ticket` on `dls` with the tweaks of `recipe`: exact mask, schedule replayed from its rewind point"
@@ -176,7 +177,7 @@ def spend(ticket:Ticket, dls, recipe='vanilla',
         learn.remove_cb(ProgressCallback)
     t1 = time.perf_counter()
     cbs = [MaskCallback(ticket.masks), SkipToIter(ticket.meta.get('rewind_iter', 0)), *extra, FiniteLossCallback(),
-           *option_cbs(precision, channels_last, compile), *(cbs or [])]
+           *option_cbs(precision, channels_last, compile, sync_bn), *(cbs or [])]
     getattr(learn, fit)(n_epoch, cbs=cbs, reset_opt=True, **fkw)
     t2 = time.perf_counter()
     scores = score(learn.model, dls)
@@ -365,11 +366,12 @@ def spend_draw(res,                     # A `DrawResult`, or the run folder of a
                save_models:bool=True,   # Write the spent weights to `models/`
                verbose:bool=False,      # Print each line of the log too
                precision:str=None, channels_last:bool=None, compile:bool=None,   # Options (default: the draw's)
+               sync_bn:bool=None,       # BatchNorm over the global batch in a distributed job (default: the draw's)
               )->SpendResult:
     "Spend every ticket of a draw with each recipe, with the draw's settings: results, weights, plot in `spend/`"
     s = _spend_spec(res, dls, recipes, rounds, seeds, n_epoch, lr, fit, fit_kwargs, opt_func, teacher, gradinit_iters,
                     gradinit_budget,
-                    dict(precision=precision, channels_last=channels_last, compile=compile))
+                    dict(precision=precision, channels_last=channels_last, compile=compile, sync_bn=sync_bn))
     res = s.res
     path = Path(path) if path is not None else res.path/'spend' if res.path is not None else None
     with Run(path, s.config, merge=_merge_spend, what='spend', verbose=verbose) as run:

@@ -286,3 +286,19 @@ def test_draw_takes_more_rounds_later_and_a_collapse_says_how_to_finish(tmp_path
     r = run(*c, '--rounds', '1')
     assert r.returncode == 0, r.stderr
     assert list(pd.read_csv(tmp_path/'c'/'history.csv')['round']) == [0, 1]
+
+def test_two_processes_with_batchnorm_and_sync_bn_on_a_cpu(tmp_path):
+    "A ResNet over 2 gloo processes: the ranks agree, and the masks nearly match one process's (each rank normalises its half batch); `--sync_bn` is refused on a CPU"
+    args = ['draw', '--arch', 'resnet8', '--width', '4', '--rounds', '1', '--rate', '0.5', '--epochs', '1', '--bs', '64',
+            '--lr', '1e-2', '--controls', '', '--n_images', '1200']
+    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
+    assert run(*args, '--path', str(tmp_path/'single'), env=env).returncode == 0
+    cmd = [TORCHRUN, '--nproc_per_node', '2', '--master_port', str(29100 + os.getpid() % 400), CLI, *args, '--path', str(tmp_path/'multi')]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert 'masks identical on 2 processes' in (tmp_path/'multi'/'log.txt').read_text()
+    a, b = (Ticket.load(tmp_path/f/'tickets'/'round_01.safetensors') for f in ('multi', 'single'))
+    same = sum(int((a.masks[k] == b.masks[k]).sum()) for k in a.masks)/sum(m.numel() for m in a.masks.values())
+    assert 0.8 < same < 1, same          # not bit-identical (BatchNorm sees half batches), but the same ticket nearly
+    bad = run(*args, '--sync_bn', '--device', 'cpu', '--path', str(tmp_path/'bad'), env=env)
+    assert bad.returncode == 2 and "SyncBatchNorm runs on CUDA GPUs only" in bad.stderr and not (tmp_path/'bad').exists()
