@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['KINDS', 'NEEDS', 'SCOPES', 'CRITERIA', 'prunable', 'full_masks', 'Criterion', 'PruneInputs', 'magnitude',
-           'random_score', 'lilf', 'movement', 'snip', 'grasp', 'synflow', 'get_criterion', 'check_fraction', 'prune',
+           'random_score', 'lilf', 'movement', 'snip', 'grasp', 'synflow', 'get_criterion', 'check_fraction',
+           'parse_granularity', 'nm_groups', 'nm_keep', 'nm_rounds', 'ChannelGroup', 'channel_groups', 'prune',
            'LayerCollapseError', 'check_collapse', 'apply_masks', 'sparsity', 'sparsity_report']
 
 # %% ../nbs/02_masks.ipynb #f5bd4d8b
@@ -48,6 +49,7 @@ class Criterion:
     needs: tuple = ()          # What `score` reads besides the weights: any of 'init', 'model', 'batches', 'reference'
     iterations: int = 1        # Prune in that many steps along an exponential schedule, rescoring each (SynFlow: 100)
     doc: str = ''              # Where it comes from
+    granularity: str = 'weight'  # What is pruned: 'weight', 'channel' (whole filters) or 'N:M' such as '2:4'
 
 NEEDS, SCOPES = ('init', 'model', 'batches', 'reference'), ('global', 'layer', 'like')
 
@@ -182,6 +184,147 @@ def _select(crit, scores, masks, keep:dict):
                  torch.cat([scores[k].flatten().to(masks[k].device) for k in ks]), keep['*'])
     return {k: f.view_as(masks[k]) for k,f in zip(ks, flat.split([masks[k].numel() for k in ks]))}
 
+# %% ../nbs/02_masks.ipynb #9a1c0e02
+def parse_granularity(granularity)->tuple:
+    "`('weight',)`, `('channel',)` or `('N:M', n, m)` from a granularity's name; anything else refused"
+    g = granularity
+    if g in ('weight', 'channel'): return (g,)
+    if isinstance(g, str) and g.count(':') == 1 and all(p.isdigit() for p in g.split(':')):
+        n, m = map(int, g.split(':'))
+        if 0 < n < m: return ('N:M', n, m)
+    raise ValueError(f"`granularity` must be 'weight', 'channel' or 'N:M' with integers 0 < N < M (e.g. '2:4'), "
+                     f"got {granularity!r}")
+
+def nm_groups(t:torch.Tensor, m:int, name:str='tensor')->torch.Tensor:
+    "`t` (a weight-shaped tensor) as rows of `m` consecutive entries along its input dimension (dim 1)"
+    if t.dim() < 2 or t.shape[1] % m: raise ValueError(
+        f"N:M groups run along the input dimension: {name} of shape {tuple(t.shape)} has "
+        f"{t.shape[1] if t.dim() > 1 else 0} inputs, not a multiple of M={m}. Leave it dense (`prunable`'s "
+        "`skip_first` or `filter`).")
+    return t.movedim(1, -1).reshape(-1, m)
+
+def _nm_back(g:torch.Tensor, shape)->torch.Tensor:
+    "The inverse of `nm_groups`"
+    return g.reshape(shape[0], *shape[2:], shape[1]).movedim(-1, 1)
+
+def nm_keep(n:int, m:int, rate:float=None, sparsity:float=None, k:int=None)->int:
+    "Weights a group of `m` keeps after an IMP step from `k` (`rate`), or in one shot (`sparsity`); never below `n`"
+    if sparsity is not None:
+        out = m - round(sparsity * m)
+        if out < n: raise ValueError(f"`sparsity`={sparsity} would keep {out} of every {m} weights, below the "
+                                     f"granularity's {n}:{m}: at most {1 - n/m} is reachable")
+        return out
+    k = m if k is None else k
+    return max(n, k - max(1, round(rate * k)))   # each step removes at least one per group, until n are left
+
+def nm_rounds(n:int, m:int, rate:float)->int:
+    "How many IMP steps of `rate` bring groups of `m` down to `n` kept (the rounds a draw can prune)"
+    k, r = m, 0
+    while k > n: k, r = nm_keep(n, m, rate, k=k), r + 1
+    return r
+
+def _select_nm(scores, masks, n, m, rate, sparsity, reference)->dict:
+    "In every group of `m` along the inputs, keep the highest-scored remaining weights: the same count in every group"
+    out = {}
+    for k,mk in masks.items():
+        g, s = nm_groups(mk, m, k), nm_groups(scores[k].to(mk.device).float(), m, k)
+        left = g.sum(1)
+        if reference is not None: keep = nm_groups(reference[k].to(mk.device), m, k).sum(1)
+        elif sparsity is not None: keep = torch.full_like(left, nm_keep(n, m, sparsity=sparsity))
+        else: keep = torch.tensor([nm_keep(n, m, rate, k=int(v)) for v in range(m + 1)], device=mk.device)[left]
+        if (keep > left).any(): raise ValueError(f"{k}: pruning cannot bring weights back (a group keeps "
+                                                 f"{int(left.min())} of {m}, the target is {int(keep.max())})")
+        s = s.masked_fill(~g, float('-inf'))   # pruned weights sort first: they stay pruned
+        order = torch.sort(s, dim=1, stable=True).indices
+        drop = torch.arange(m, device=mk.device)[None] < (m - keep)[:, None]
+        new = torch.zeros_like(g).scatter_(1, order, ~drop)
+        out[k] = _nm_back(new, mk.shape)
+    return out
+
+
+# %% ../nbs/02_masks.ipynb #9a1c0e04
+@dataclass
+class ChannelGroup:
+    "Output channels pruned together (an addition ties them): unit j is channel j of the group's root layer"
+    root: str     # weight name of the layer the units are numbered by
+    n: int        # number of units
+    out: list     # [(weight name, rows, units)]: the filters (rows, dim 0) that produce each unit
+    inp: list     # [(weight name, input slices, units)]: the weights (dim 1) that read each unit
+
+def _pname(n): return f'{n}.weight' if n else 'weight'
+
+def channel_groups(model:nn.Module,       # The network (traced on a copy in eval mode: its BatchNorm is untouched)
+                   weights:dict,          # {name: weight} from `prunable`: a group with a layer outside it stays dense
+                   example:torch.Tensor,  # An input batch (only its shape and dtype matter)
+                  )->tuple:               # ([ChannelGroup], [root names of the groups left dense])
+    "The channel units of `model`: coupled output channels, from Torch-Pruning's dependency graph"
+    # Torch-Pruning traces the network and knows which channels an addition, a concatenation or a flatten couple
+    import torch_pruning as tp
+    m = copy.deepcopy(model).eval()
+    names = {id(mod): n for n,mod in m.named_modules()}
+    layers = [mod for mod in m.modules() if isinstance(mod, (nn.Conv2d, nn.Linear))]
+    # (it traces through autograd, on a copy: the model's own weights and statistics are never touched)
+    dg = tp.DependencyGraph().build_dependency(m, example_inputs=example[:1].to(next(m.parameters()).device))
+    groups, dense = [], []
+    # the last layer's outputs are the classes: never a unit (its inputs are, as the readers of the units before it)
+    for grp in dg.get_all_groups(ignored_layers=[layers[-1]], root_module_types=(nn.Conv2d, nn.Linear)):
+        root = _pname(names[id(grp[0].dep.target.module)])
+        out, inp, ok = [], [], True
+        for it in grp.items:
+            dep, mod = it.dep, it.dep.target.module
+            if not isinstance(mod, (nn.Conv2d, nn.Linear)): continue   # BatchNorm and activations follow their channel
+            is_out = dg.is_out_channel_pruning_fn(dep.handler)
+            # a depthwise convolution's input slice is its own filter, already a unit's row
+            if not is_out and isinstance(mod, nn.Conv2d) and mod.groups > 1: continue
+            n = _pname(names[id(mod)])
+            if n not in weights:
+                ok = False
+                break
+            t = (n, torch.tensor(it.idxs), torch.tensor(it.root_idxs))
+            (out if is_out else inp).append(t)
+        if ok: groups.append(ChannelGroup(root, len(grp[0].idxs), out, inp))
+        else: dense.append(root)
+    if not groups: raise ValueError("no channel of the model can be pruned: every coupled group holds a layer outside "
+                                    f"`weights` (left dense: {dense})")
+    return groups, dense
+
+def _unit_alive(g:ChannelGroup, masks:dict)->torch.Tensor:
+    n, rows, units = next(o for o in g.out if o[0] == g.root)
+    alive = torch.zeros(g.n, dtype=torch.bool)
+    alive[units] = masks[n].flatten(1)[rows.to(masks[n].device)].any(1).cpu()
+    return alive
+
+def _unit_scores(g:ChannelGroup, scores:dict)->torch.Tensor:
+    "The mean score of each unit's filters (with magnitude: the filter's L1 norm over its size)"
+    tot, cnt = torch.zeros(g.n, dtype=torch.float64), torch.zeros(g.n, dtype=torch.float64)
+    for n, rows, units in g.out:
+        s = scores[n].flatten(1)[rows.to(scores[n].device)].double().cpu()
+        tot.index_add_(0, units, s.sum(1))
+        cnt.index_add_(0, units, torch.full((len(units),), float(s.shape[1]), dtype=torch.float64))
+    return tot / cnt
+
+def _cut_units(g:ChannelGroup, masks:dict, dead:torch.Tensor):
+    "Masks with the filters of the `dead` units and the weights reading them pruned"
+    for (n, sl, units), dim in [(o, 0) for o in g.out] + [(i, 1) for i in g.inp]:
+        idx = sl[dead[units]].to(masks[n].device)
+        if len(idx): masks[n] = masks[n].index_fill(dim, idx, False)
+
+def _select_channels(crit, scores, masks, groups, rate, sparsity, reference)->dict:
+    "Keep the highest-scored remaining units (globally, or the same fraction in each group, or `reference`'s counts)"
+    alive = [_unit_alive(g, masks) for g in groups]
+    sc = [_unit_scores(g, scores) for g in groups]
+    if crit.scope == 'global':
+        keep = _n_keep(sum(g.n for g in groups), sum(int(a.sum()) for a in alive), rate, sparsity)
+        new = _drop(torch.cat(alive), torch.cat(sc), keep).split([g.n for g in groups])
+    else:
+        keeps = ([int(_unit_alive(g, reference).sum()) for g in groups] if crit.scope == 'like' else
+                 [_n_keep(g.n, int(a.sum()), rate, sparsity) for g,a in zip(groups, alive)])
+        new = [_drop(a, s, k) for a,s,k in zip(alive, sc, keeps)]
+    out = dict(masks)
+    for g,a,b in zip(groups, alive, new): _cut_units(g, out, a & ~b)
+    return out
+
+
 # %% ../nbs/02_masks.ipynb #9682344b
 def _targets(crit, masks, rate, sparsity, reference)->dict:
     "How many weights each tensor (or all of them, '*') keeps at the end"
@@ -190,7 +333,13 @@ def _targets(crit, masks, rate, sparsity, reference)->dict:
     return {'*': _n_keep(sum(m.numel() for m in masks.values()), sum(int(m.sum()) for m in masks.values()), rate,
                          sparsity)}
 
-def _check_inputs(crit, name, masks, weights, inputs):
+def _check_inputs(crit, name, masks, weights, inputs, gran=('weight',)):
+    if gran[0] != 'weight' and crit.iterations > 1: raise ValueError(
+        f"`granularity` {gran[0]!r} prunes in one step: criterion {name if isinstance(name, str) else ''!r} iterates "
+        f"{crit.iterations} times. Use a `Criterion` with `iterations=1`.")
+    if gran[0] == 'channel' and inputs['groups'] is None and (inputs['model'] is None or inputs['batches'] is None):
+        raise ValueError("`granularity` 'channel' needs `model` and `batches` (to trace which channels are coupled), "
+                         "or `groups` from `channel_groups`: pass them to `prune`")
     missing = set(weights) ^ set(masks)
     if missing: raise ValueError(f"`masks` and `weights` name different tensors: {sorted(missing)[:3]}")
     for need in crit.needs:
@@ -208,14 +357,26 @@ def prune(weights:dict,                   # {name: weight} from `prunable`
           allow_collapse:bool=False,      # Allow a tensor to be pruned to 100% (layer collapse)
           seed:int=0,                     # Seed of the random criteria
           init:dict=None, model:nn.Module=None, batches:list=None, reference:dict=None, # What criteria may need
+          granularity:str=None,           # 'weight', 'channel' or 'N:M' such as '2:4' (None: the criterion's)
+          groups:list=None,               # With 'channel': the units from `channel_groups` (None: traced from `model`)
          )->dict:                         # New masks: a subset of the old ones
-    "Remove the lowest-scored remaining weights: `rate` of what is left, or down to `sparsity` overall"
+    "Remove the lowest-scored remaining weights (channels, N:M): `rate` of what is left, or down to `sparsity`"
     crit = get_criterion(criterion)
     if sparsity is None: check_fraction('rate', rate)
     else: check_fraction('sparsity', sparsity)
     masks = full_masks(weights) if masks is None else masks
-    _check_inputs(crit, criterion, masks, weights, dict(init=init, model=model, batches=batches, reference=reference))
+    gran = parse_granularity(crit.granularity if granularity is None else granularity)
+    _check_inputs(crit, criterion, masks, weights, dict(init=init, model=model, batches=batches, reference=reference,
+                                                        groups=groups), gran)
     inp = PruneInputs(weights, masks, torch.Generator().manual_seed(seed), init, model, batches, reference)
+    if gran[0] != 'weight':
+        ref = reference if crit.scope == 'like' else None
+        if gran[0] == 'N:M': new = _select_nm(crit.score(inp), masks, *gran[1:], rate, sparsity, ref)
+        else:
+            groups = groups if groups is not None else channel_groups(model, weights, batches[0][0])[0]
+            new = _select_channels(crit, crit.score(inp), masks, groups, rate, sparsity, ref)
+        if not allow_collapse: check_collapse(new)
+        return new
     final = _targets(crit, masks, rate, sparsity, reference)
     left = {k: int(m.sum()) for k,m in masks.items()}
     left['*'] = sum(left.values())
