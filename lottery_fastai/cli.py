@@ -25,7 +25,7 @@ from .data import get_dls, DATASETS, check_seed
 from .models import get_model, MODELS, size_kwargs
 from .callbacks import TrainingDiverged, FiniteLossCallback, EpochLog, check_options
 from .draw import papers_sgd, CONTROLS, DrawResult, check_fit, check_fits_data, score, finished_rounds
-from .masks import CRITERIA
+from .masks import CRITERIA, parse_granularity
 from .tweaks import TweakContext
 from .spend import spend_draw, RECIPES, SpendResult, check_budget, PRESETS
 from .bench import bench_mask_upkeep, bench_epoch, parse_setting
@@ -161,6 +161,7 @@ def draw_job(data:str='mnist5k',        # Data set
              schedule:str='one_cycle',  # 'one_cycle' (Adam, `fit_one_cycle`) or 'step' (the papers' SGD step decay)
              rate:float=0.2,            # Fraction of the remaining weights pruned per round
              criterion:str='global_magnitude', # Pruning criterion
+             granularity:str='weight',  # What is pruned: 'weight', 'channel' (coupled filters) or 'N:M' such as '2:4'
              allow_collapse:bool=False, # Let a round prune a whole tensor (a layer collapse) instead of stopping
              rewind:str='weights',      # 'weights' (rewind to iteration k) or 'lr' (learning-rate rewinding)
              rewind_iter:int=None,      # Rewind point k as an iteration (default: 0, the initialisation)
@@ -195,6 +196,10 @@ def draw_job(data:str='mnist5k',        # Data set
     _choice('criterion', criterion, CLI_CRITERIA)
     _choice('rewind', rewind, ('weights', 'lr'))
     kinds, recipes = _names('controls', controls, CONTROLS), _names('spend', spend, RECIPES)
+    parse_granularity(granularity)
+    if granularity != 'weight' and 'shuffled' in kinds: raise ValueError(
+        f"`controls` 'shuffled' permutes weights inside rows, which breaks a {granularity!r} ticket: use 'random_mask' "
+        "or 'reinit'")
     check_budget(gradinit_budget)
     if lr is None: lr = 3e-3 if schedule == 'one_cycle' else 0.1
     device = check_options(precision, channels_last, compile, device, sync_bn)
@@ -212,11 +217,11 @@ def draw_job(data:str='mnist5k',        # Data set
     # one line per round (the log) instead of a table per epoch
     with learn.no_logging(), quiet_unless_interactive(learn):
         res = learn.draw(rounds=rounds, n_epoch=epochs, lr=lr, fit=SCHEDULES[schedule], fit_kwargs=s.fit_kwargs,
-                         rate=rate, criterion=criterion, allow_collapse=allow_collapse, rewind=rewind,
-                         rewind_iter=rewind_iter, rewind_epoch=rewind_epoch, rewind_pct=rewind_pct, seed=seed,
-                         data_seed=data_seed, path=path, meta=meta, prunable_kwargs=s.prunable_kwargs, verbose=True,
-                         precision=precision,
-                         channels_last=channels_last, compile=compile, sync_bn=sync_bn)
+                         rate=rate, criterion=criterion, granularity=granularity, allow_collapse=allow_collapse,
+                         rewind=rewind, rewind_iter=rewind_iter, rewind_epoch=rewind_epoch, rewind_pct=rewind_pct,
+                         seed=seed, data_seed=data_seed, path=path, meta=meta, prunable_kwargs=s.prunable_kwargs,
+                         verbose=True, precision=precision, channels_last=channels_last, compile=compile,
+                         sync_bn=sync_bn)
         hist = _with_controls(learn, res, kinds)
     ctl_cols = [c for c in hist if c.endswith('_test_acc')]
     _print_table(hist, ['round', 'sparsity', 'train_acc', 'valid_acc', 'test_acc', *ctl_cols])

@@ -26,7 +26,7 @@ from .runs import Run, lock_holder, jsonable, same_config
 from .data import reseed, check_seed
 from .models import get_model
 from .masks import (prunable, prune, apply_masks, sparsity, full_masks, get_criterion, check_fraction,
-                                  LayerCollapseError)
+                                  LayerCollapseError, parse_granularity, nm_groups, nm_keep, nm_rounds, channel_groups)
 from .callbacks import (MaskCallback, RewindCallback, SkipToIter, FiniteLossCallback, EpochLog, state_copy,
                                       rewind_iter, check_options, option_cbs, agree_across_ranks)
 from .runs import rank_world
@@ -102,20 +102,35 @@ def random_reinit(self:Ticket, seed:int=1)->Ticket:
     meta = {**self.meta, 'rewind_iter': 0, 'control': f'random_reinit(seed={seed})'}   # it trains the whole schedule
     return Ticket(self.masks, state_copy(self.build_model(seed)), meta)
 
+def _granularity_control(t:Ticket, seed:int)->dict:
+    "Random masks at a structured ticket's granularity: per N:M group, or per channel group, the ticket's counts"
+    gran = t.meta['granularity']
+    shapes = {k: torch.zeros(m.shape) for k,m in t.masks.items()}
+    if gran != 'channel': return prune(shapes, criterion='random_like', reference=t.masks, granularity=gran, seed=seed)
+    if 'input_shape' not in t.meta: raise ValueError("a channel ticket needs meta['input_shape'] (and 'arch') to find "
+                                                     "its coupled channels")
+    groups = channel_groups(t.build_model(), shapes, torch.zeros(1, *t.meta['input_shape']))[0]
+    return prune(shapes, criterion='random_like', reference=t.masks, granularity=gran, groups=groups, seed=seed)
+
 @patch
 def random_mask(self:Ticket, seed:int=1)->Ticket:
-    "Same state and per-tensor number of kept weights, positions drawn uniformly at random"
+    "Same state and per-tensor number of kept weights (per N:M group or channel group), drawn uniformly at random"
+    meta = {**self.meta, 'control': f'random_mask(seed={seed})'}
+    if self.meta.get('granularity', 'weight') != 'weight':
+        return Ticket(_granularity_control(self, seed), self.state, meta)
     g = torch.Generator().manual_seed(seed)
     def _rand(m):
         new = torch.zeros(m.numel(), dtype=torch.bool)
         new[torch.randperm(m.numel(), generator=g)[:int(m.sum())]] = True
         return new.view_as(m)
-    return Ticket({k: _rand(m) for k,m in self.masks.items()}, self.state,
-                  {**self.meta, 'control': f'random_mask(seed={seed})'})
+    return Ticket({k: _rand(m) for k,m in self.masks.items()}, self.state, meta)
 
 @patch
 def shuffled(self:Ticket, seed:int=1)->Ticket:
     "Same state; each output unit's (row's) mask entries permuted at random, keeping every unit's fan-in"
+    if self.meta.get('granularity', 'weight') != 'weight': raise ValueError(
+        f"`shuffled` permutes weights inside rows, which breaks a {self.meta['granularity']!r} ticket's structure: "
+        "use `random_mask` (random at the same granularity) or `random_reinit`")
     g = torch.Generator().manual_seed(seed)
     def _shuf(m):
         rows = m.reshape(m.shape[0], -1)
@@ -346,6 +361,21 @@ def options_config(a:dict, all_:bool=False)->dict:
     out = {k: a.get(k, v) for k,v in OPTIONS.items()}
     return out if all_ else {k: v for k,v in out.items() if v != OPTIONS[k]}
 
+def _check_granularity(learn:Learner, crit, a:dict)->tuple:
+    "The draw's granularity, its channel groups (traced once) and an example input; refused before anything is trained"
+    gran = crit.granularity if a['granularity'] is None else a['granularity']
+    g, ws = parse_granularity(gran), prunable(learn.model, **(a['prunable_kwargs'] or {}))
+    if g[0] == 'weight': return gran, None, None
+    example = pruning_batches(learn.dls, 1)[0][0][:1].as_subclass(torch.Tensor)
+    if g[0] == 'N:M':
+        for k,w in ws.items(): nm_groups(w, g[2], k)   # every tensor must split into groups of M
+        if a['sparsity'] is not None: nm_keep(*g[1:], sparsity=a['sparsity'])
+        elif a['rounds'] > nm_rounds(*g[1:], a['rate']): raise ValueError(
+            f"with `granularity` {gran!r} and `rate` {a['rate']}, groups reach {g[1]} of {g[2]} after "
+            f"{nm_rounds(*g[1:], a['rate'])} rounds: `rounds` must be at most that, got {a['rounds']}")
+    groups = channel_groups(learn.model, ws, example)[0] if g[0] == 'channel' else None
+    return gran, groups, example
+
 def _draw_spec(learn:Learner, a:dict)->SimpleNamespace:
     "Check every argument of `Learner.draw` (`a`) before anything is trained or written; the draw's settings"
     _int_at_least('rounds', a['rounds'], 1)
@@ -367,16 +397,18 @@ def _draw_spec(learn:Learner, a:dict)->SimpleNamespace:
     check_fits_data(learn)
     check_options(a['precision'], a['channels_last'], a['compile'], learn.dls.device, a['sync_bn'])
     name = a['criterion'] if isinstance(a['criterion'], str) else 'custom'
+    gran, groups, example = _check_granularity(learn, crit, a)
     # a model of `get_model` says how to rebuild it; `meta` adds to it or overrides it
     meta = {**getattr(learn.model, 'arch_meta', {}), **(a['meta'] or {}), 'seed': a['seed'], 'rewind': a['rewind'],
             'rewind_iter': k, 'criterion': name, 'fit': a['fit'], 'n_epoch': a['n_epoch']}
+    if gran != 'weight': meta.update(granularity=gran, input_shape=list(example.shape[1:]))   # absent: 'weight'
     config = {'job': 'draw', **meta, 'rounds': a['rounds'], 'rate': a['rate'], 'sparsity': a['sparsity'], 'lr': a['lr'],
               'fit_kwargs': a['fit_kwargs'], 'prunable_kwargs': pkw, 'allow_collapse': a['allow_collapse'],
               'n_iter': len(learn.dls.train), 'data_seed': a['data_seed'], 'prune_batches': a['prune_batches'],
               **options_config(a)}
     meta['draw_id'] = draw_id(config)
     prune_kw = dict(rate=a['rate'], sparsity=a['sparsity'], criterion=crit, allow_collapse=a['allow_collapse'],
-                    seed=a['seed'])
+                    seed=a['seed'], granularity=gran, groups=groups)
     same = {k_: a[k_] for k_ in ('rounds', 'fit', 'n_epoch', 'rewind', 'seed', 'data_seed', 'prune_batches')}
     return SimpleNamespace(**same, k=k, crit=crit, fkw=fkw, pkw=pkw, meta=meta, config=config, prune_kw=prune_kw,
                            options=options_config(a, True))
@@ -462,6 +494,7 @@ def draw(self:Learner,
          rate:float=0.2,                # Fraction of the remaining weights pruned per round
          sparsity:float=None,           # One-shot target sparsity: prune to it in one round
          criterion='global_magnitude',  # A key of `lottery_fastai.masks.CRITERIA`, or a `Criterion`
+         granularity:str=None,          # 'weight', 'channel' or 'N:M' such as '2:4' (None: the criterion's, 'weight')
          rewind:str='weights',          # 'weights': weights and buffers back to iteration k; 'lr': replay the schedule
          rewind_iter:int=None,          # Rewind point k as an iteration (default 0, the initialisation)
          rewind_epoch:float=None,       # ... or as an epoch

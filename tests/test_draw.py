@@ -70,12 +70,34 @@ def test_resume_after_kill_matches_uninterrupted(tmp_path, options):
     (['--rounds', '0'], '--rounds must be'), (['--criterion', 'snipp'], '--criterion must be one of'),
     (['--epochs', '0'], '--epochs must be a positive int'), (['--rewind_epoch', '9', '--epochs', '2'], '--rewind_epoch=9 puts the rewind point at iteration 9, outside'),
     (['--schedule', 'cosine'], '--schedule must be one of'), (['--controls', 'late_reset'], '--controls must be'),
-    (['--data', 'svhn'], '--data must be one of'), (['--arch', 'resnet7'], '--arch must be one of')])
+    (['--data', 'svhn'], '--data must be one of'), (['--arch', 'resnet7'], '--arch must be one of'),
+    (['--granularity', 'filter'], "--granularity must be 'weight', 'channel' or 'N:M'"),
+    (['--granularity', '2:4', '--rounds', '3'], 'groups reach 2 of 4 after 2 rounds'),
+    (['--granularity', 'channel', '--controls', 'shuffled'], "--controls 'shuffled' permutes weights inside rows")])
 def test_bad_input_writes_nothing(tmp_path, args, msg):
     r = run('draw', '--n', '200', *args, '--path', str(tmp_path/'bad'))
     assert r.returncode == 2 and msg in r.stderr, r.stderr[-2000:]
     assert r.stderr.startswith('lottery_fastai: error: ') and len(r.stderr.strip().splitlines()) == 1, r.stderr   # one line, no traceback
     assert not (tmp_path/'bad').exists()
+
+def test_structured_draws_from_the_command_line(tmp_path):
+    "2:4 and channel tickets with their random controls: the pattern holds in every group of every round"
+    from lottery_fastai.masks import nm_groups
+    r = run('draw', '--rounds', '2', '--epochs', '1', '--n', '600', '--granularity', '2:4', '--controls', 'random_mask',
+            '--path', str(tmp_path/'nm'))
+    assert r.returncode == 0, r.stderr[-2000:]
+    ts = tickets(tmp_path/'nm')
+    for t, kept in zip(ts[1:], (3, 2), strict=True):
+        assert t.meta['granularity'] == '2:4'
+        for k,m in t.masks.items(): assert nm_groups(m, 4).sum(1).unique().tolist() == [kept], k
+    assert len(pd.read_csv(tmp_path/'nm'/'controls.csv')) == 2
+    r = run('draw', '--rounds', '1', '--epochs', '1', '--n', '600', '--arch', 'resnet8', '--granularity', 'channel',
+            '--controls', '', '--path', str(tmp_path/'ch'))
+    assert r.returncode == 0, r.stderr[-2000:]
+    t = tickets(tmp_path/'ch')[-1]
+    rows = {k: m.flatten(1).any(1) for k,m in t.masks.items()}
+    assert not all(v.all() for v in rows.values())                                      # whole filters went
+    assert torch.equal(rows['stages.0.0.conv2.weight'], rows['stem.0.weight'])   # coupled by the residual addition
 
 def test_other_settings_in_same_folder_refused(tmp_path):
     assert run('draw', '--rounds', '1', '--epochs', '1', '--n', '300', '--controls', '', '--path', str(tmp_path/'run')).returncode == 0
