@@ -15,6 +15,7 @@ from .masks import *
 from .callbacks import *
 from .bench import *
 from .draw import *
+from .compact import *
 from .tweaks import *
 from .gradinit import *
 from .spend import *

@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['KINDS', 'NEEDS', 'SCOPES', 'CRITERIA', 'prunable', 'full_masks', 'Criterion', 'PruneInputs', 'magnitude',
            'random_score', 'lilf', 'movement', 'snip', 'grasp', 'synflow', 'get_criterion', 'check_fraction',
-           'parse_granularity', 'nm_groups', 'nm_keep', 'nm_rounds', 'ChannelGroup', 'channel_groups', 'prune',
-           'LayerCollapseError', 'check_collapse', 'apply_masks', 'sparsity', 'sparsity_report']
+           'parse_granularity', 'nm_groups', 'nm_keep', 'nm_rounds', 'ChannelGroup', 'trace_groups', 'channel_groups',
+           'prune', 'LayerCollapseError', 'check_collapse', 'apply_masks', 'sparsity', 'sparsity_report']
 
 # %% ../nbs/02_masks.ipynb #f5bd4d8b
 import copy
@@ -253,37 +253,45 @@ class ChannelGroup:
 
 def _pname(n): return f'{n}.weight' if n else 'weight'
 
-def channel_groups(model:nn.Module,       # The network (traced on a copy in eval mode: its BatchNorm is untouched)
+def trace_groups(m:nn.Module, example:torch.Tensor):
+    "Torch-Pruning's dependency graph of `m` (traced in eval mode; `m` is the module it will prune) and its groups"
+    # Torch-Pruning traces the network and knows which channels an addition, a concatenation or a flatten couple
+    import torch_pruning as tp
+    training = m.training
+    m.eval()   # the trace runs a forward pass: BatchNorm statistics must not move
+    dg = tp.DependencyGraph().build_dependency(m, example_inputs=example[:1].to(next(m.parameters()).device))
+    m.train(training)
+    layers = [mod for mod in m.modules() if isinstance(mod, (nn.Conv2d, nn.Linear))]
+    # the last layer's outputs are the classes: never a unit (its inputs are, as the readers of the units before it)
+    return dg, list(dg.get_all_groups(ignored_layers=[layers[-1]], root_module_types=(nn.Conv2d, nn.Linear)))
+
+def _channel_group(dg, grp, names:dict, weights)->ChannelGroup:
+    "One Torch-Pruning group as a `ChannelGroup`, or None when a conv/linear layer in it is not in `weights`"
+    out, inp = [], []
+    for it in grp.items:
+        dep, mod = it.dep, it.dep.target.module
+        if not isinstance(mod, (nn.Conv2d, nn.Linear)): continue   # BatchNorm and activations follow their channel
+        is_out = dg.is_out_channel_pruning_fn(dep.handler)
+        # a depthwise convolution's input slice is its own filter, already a unit's row
+        if not is_out and isinstance(mod, nn.Conv2d) and mod.groups > 1: continue
+        n = _pname(names[id(mod)])
+        if n not in weights: return None
+        (out if is_out else inp).append((n, torch.tensor(it.idxs), torch.tensor(it.root_idxs)))
+    return ChannelGroup(_pname(names[id(grp[0].dep.target.module)]), len(grp[0].idxs), out, inp)
+
+def channel_groups(model:nn.Module,       # The network (traced on a copy in eval mode: it is never touched)
                    weights:dict,          # {name: weight} from `prunable`: a group with a layer outside it stays dense
                    example:torch.Tensor,  # An input batch (only its shape and dtype matter)
                   )->tuple:               # ([ChannelGroup], [root names of the groups left dense])
     "The channel units of `model`: coupled output channels, from Torch-Pruning's dependency graph"
-    # Torch-Pruning traces the network and knows which channels an addition, a concatenation or a flatten couple
-    import torch_pruning as tp
-    m = copy.deepcopy(model).eval()
+    m = copy.deepcopy(model)
+    dg, tgs = trace_groups(m, example)
     names = {id(mod): n for n,mod in m.named_modules()}
-    layers = [mod for mod in m.modules() if isinstance(mod, (nn.Conv2d, nn.Linear))]
-    # (it traces through autograd, on a copy: the model's own weights and statistics are never touched)
-    dg = tp.DependencyGraph().build_dependency(m, example_inputs=example[:1].to(next(m.parameters()).device))
     groups, dense = [], []
-    # the last layer's outputs are the classes: never a unit (its inputs are, as the readers of the units before it)
-    for grp in dg.get_all_groups(ignored_layers=[layers[-1]], root_module_types=(nn.Conv2d, nn.Linear)):
-        root = _pname(names[id(grp[0].dep.target.module)])
-        out, inp, ok = [], [], True
-        for it in grp.items:
-            dep, mod = it.dep, it.dep.target.module
-            if not isinstance(mod, (nn.Conv2d, nn.Linear)): continue   # BatchNorm and activations follow their channel
-            is_out = dg.is_out_channel_pruning_fn(dep.handler)
-            # a depthwise convolution's input slice is its own filter, already a unit's row
-            if not is_out and isinstance(mod, nn.Conv2d) and mod.groups > 1: continue
-            n = _pname(names[id(mod)])
-            if n not in weights:
-                ok = False
-                break
-            t = (n, torch.tensor(it.idxs), torch.tensor(it.root_idxs))
-            (out if is_out else inp).append(t)
-        if ok: groups.append(ChannelGroup(root, len(grp[0].idxs), out, inp))
-        else: dense.append(root)
+    for grp in tgs:
+        g = _channel_group(dg, grp, names, weights)
+        if g is None: dense.append(_pname(names[id(grp[0].dep.target.module)]))
+        else: groups.append(g)
     if not groups: raise ValueError("no channel of the model can be pruned: every coupled group holds a layer outside "
                                     f"`weights` (left dense: {dense})")
     return groups, dense
