@@ -10,7 +10,7 @@ __all__ = ['SCHEDULES', 'CLI_CRITERIA', 'ELASTIC_KEYS', 'BENCH_MODELS', 'MAIN', 
 import warnings
 # raised inside an import of fastai's; nothing a user can act on
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
-import os, sys, re, math, inspect, contextlib
+import os, sys, re, math, copy, inspect, contextlib
 from types import SimpleNamespace
 from pathlib import Path
 import torch, torch.nn as nn, pandas as pd
@@ -29,6 +29,8 @@ from .masks import CRITERIA, parse_granularity
 from .tweaks import TweakContext
 from .spend import spend_draw, RECIPES, SpendResult, check_budget, PRESETS
 from .bench import bench_mask_upkeep, bench_epoch, parse_setting
+from .compact import bench_tickets, save_compact, n_params
+from .io import load_tensors
 from .stability import stability, plot_instability, check_bn
 from .elastic import elastic, ELASTIC_METHODS, STRATEGIES
 from .figures import figure, FIGURES, Figures, spending_claims
@@ -451,6 +453,51 @@ def _bench_epoch(archs, bss, precisions, n, reps, device, path):
                   'ratio_to_plain']].to_string(index=False))
     return df
 
+def _bench_tickets(archs:str, bs:int, reps:int, path:str)->pd.DataFrame:
+    "`bench --tickets`: what each kind of ticket buys in time, one table per model, into `bench_tickets.csv`"
+    names = _names('archs', archs, ('resnet20', 'resnet8', 'resnet32', 'vgg11', 'lenet300'))
+    _positive_int('bs', bs)
+    _positive_int('reps', reps)
+    out = []
+    for a in names:
+        # LeNet-300-100 reads digits; N:M groups its 784 inputs
+        out.append(bench_tickets(a, bs=bs, reps=reps, **(dict(n_in=1, img=28) if a == 'lenet300' else {})))
+        _print_table(out[-1], ['variant', 'infer_ms', 'infer_speedup', 'train_ms', 'train_speedup', 'params', 'macs'])
+    df = pd.concat(out, ignore_index=True)
+    Path(path).mkdir(parents=True, exist_ok=True)
+    write_table(Path(path)/'bench_tickets.csv', df)
+    print(f"{df.hardware.iloc[0]}; written to {Path(path)/'bench_tickets.csv'}")
+    return df
+
+def compact_job(path:str='runs/draw',  # A draw's run folder
+                round:int=None,        # The ticket (default: the last round)
+                out:str=None,          # File to write (default: `<path>/compact/round_<r>.safetensors`)
+               )->pd.DataFrame:        # Parameters before and after, and the largest output difference
+    """Export a ticket as the smaller dense network it is (channels nothing reads removed): the last round's trained
+    weights when the folder keeps them, else the ticket's rewound ones"""
+    res = DrawResult.load(path)
+    rounds = [t.meta['round'] for t in res.tickets]
+    r = rounds[-1] if round is None else round
+    _choice('round', r, rounds)
+    t = res.tickets[rounds.index(r)]
+    model = t.build_model()
+    trained = Path(path)/f'trained_{r:02d}.safetensors'
+    model.load_state_dict(load_tensors(trained)[0] if trained.exists() else t.state)
+    size = {'mnist5k': 28, 'mnist': 28, 'tinyimagenet': 64}.get(t.meta.get('data'), 32)   # a weight draw's images
+    shape = t.meta.get('input_shape') or [t.meta.get('n_in', 3), size, size]
+    x = torch.randn(8, *shape, generator=torch.Generator().manual_seed(0))
+    small = t.compact(model, x)
+    masked = t.apply(copy.deepcopy(model), rewind=False).eval()
+    with torch.no_grad(): diff = float((small.eval()(x) - masked(x)).abs().max())
+    dest = Path(out) if out else Path(path)/'compact'/f'round_{r:02d}.safetensors'
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    save_compact(dest, small)
+    df = pd.DataFrame([dict(round=r, weights='trained' if trained.exists() else 'rewound', sparsity=t.sparsity,
+                            params=n_params(model), compact_params=n_params(small), max_output_diff=diff)])
+    _print_table(df, list(df.columns))
+    print(f'written to {dest} (load it with lottery_fastai.compact.load_compact)')
+    return df
+
 def bench_job(archs:str=None,          # Comma-separated models (default: resnet20,lenet300; +resnet18 `--epoch`)
               bs:int=128,              # Batch size (mask upkeep)
               steps:int=20,            # Training steps per repetition (mask upkeep)
@@ -458,12 +505,14 @@ def bench_job(archs:str=None,          # Comma-separated models (default: resnet
               sparsity:float=0.8,      # Fraction of weights masked (mask upkeep)
               device:str=None,         # 'cpu' or 'cuda' (default: cuda when there is one)
               epoch:bool=False,        # Time whole epochs against plain PyTorch and the folder pipeline instead
+              tickets:bool=False,      # Time inference and a training step of dense, masked, N:M and compact tickets
               bss:str='128,512',       # Comma-separated batch sizes (`--epoch`)
               precisions:str=None,     # Comma-separated fp32, bf16, fp16, each +channels_last +compile (`--epoch`)
               n:int=2048,              # Synthetic images per epoch (`--epoch`)
               path:str='runs/bench',   # Folder of `bench.csv` / `bench_epoch.csv`
              )->pd.DataFrame:
     "Time mask upkeep per step against dense and torch's prune; or, with `--epoch`, whole epochs against plain PyTorch"
+    if tickets: return _bench_tickets(archs or 'resnet20', bs if bs != 128 else 32, reps, path)
     if epoch:
         dev = check_options(device=device)
         return _bench_epoch(archs or 'resnet20,resnet18', bss,
@@ -514,7 +563,7 @@ def main_job(full:bool=False,      # The paper-scale run (for a GPU) instead of 
 
 # %% ../nbs/20_cli.ipynb #9e2c5861
 JOBS = {'main': main_job, 'draw': draw_job, 'spend': spend_job, 'stability': stability_job, 'elastic': elastic_job,
-        'figure': figure_job, 'bench': bench_job, 'train': train_job}
+        'figure': figure_job, 'bench': bench_job, 'train': train_job, 'compact': compact_job}
 USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, ConnectionError, RunLocked, DiskError,
                TrainingDiverged)
 ALIASES = {'n_epoch': 'epochs', 'name': 'data', 'kinds': 'controls', 'iteration': 'rewind_iter',

@@ -98,6 +98,22 @@ def test_structured_draws_from_the_command_line(tmp_path):
     rows = {k: m.flatten(1).any(1) for k,m in t.masks.items()}
     assert not all(v.all() for v in rows.values())                                      # whole filters went
     assert torch.equal(rows['stages.0.0.conv2.weight'], rows['stem.0.weight'])   # coupled by the residual addition
+    # the compact job: a smaller network with the masked one's outputs, rebuilt from its file alone
+    from lottery_fastai.compact import load_compact
+    from lottery_fastai.io import load_tensors
+    r = run('compact', '--path', str(tmp_path/'ch'))
+    assert r.returncode == 0, r.stderr[-2000:]
+    small = load_compact(tmp_path/'ch'/'compact'/'round_01.safetensors').eval()
+    model = t.build_model()
+    model.load_state_dict(load_tensors(tmp_path/'ch'/'trained_01.safetensors')[0])
+    masked = t.apply(model, rewind=False).eval()
+    x = torch.randn(5, 1, 28, 28)
+    with torch.no_grad(): assert torch.allclose(small(x), masked(x), atol=1e-5)
+    assert sum(p.numel() for p in small.parameters()) < sum(p.numel() for p in model.parameters())
+    r = run('bench', '--tickets', '--archs', 'lenet300', '--reps', '1', '--path', str(tmp_path/'bench'))
+    assert r.returncode == 0, r.stderr[-2000:]
+    bt = pd.read_csv(tmp_path/'bench'/'bench_tickets.csv')
+    assert {'dense', '2:4 (masked)', 'channels 50% (compact)'} <= set(bt.variant) and (bt.infer_ms > 0).all()
 
 def test_other_settings_in_same_folder_refused(tmp_path):
     assert run('draw', '--rounds', '1', '--epochs', '1', '--n', '300', '--controls', '', '--path', str(tmp_path/'run')).returncode == 0
