@@ -7,8 +7,9 @@ Whenever a GPU is lent, run it first, alone, and paste its table into the closin
 CIFAR-shaped synthetic data: a training epoch of a plain PyTorch loop, of this library and of the folder pipeline
 (ResNet-20 and ResNet-18, batch 128 and 512, fp32 / bf16 + channels_last / the same compiled); the cost of the mask
 upkeep per step; the peak GPU memory of a dense epoch and of a draw (dense round and one pruned round); and one epoch
-of the Spending preset's ResNet-18, from which a 16-round IMP curve on CIFAR-100 is projected. The table also goes to
-runs/gpu_check/gpu_check.csv."""
+of the Spending preset's ResNet-18, from which a 16-round IMP curve on CIFAR-100 is projected; and 2:4 tickets of linear
+layers through `torch.sparse.to_sparse_semi_structured` against the same weights dense (convolutions have no such kernel
+in PyTorch). The table also goes to runs/gpu_check/gpu_check.csv."""
 import argparse, math, sys, tempfile, time
 from pathlib import Path
 import torch, pandas as pd
@@ -91,6 +92,33 @@ def preset_round(dev, tiny):
                 note='one draw, one seed, no spends')]
 
 
+def semi_structured(dev, tiny):
+    "2:4 tickets of linear layers, as drawn by `prune(granularity='2:4')`: dense against the semi-structured kernel"
+    if dev.type != 'cuda':
+        return [row('2:4 linear: semi-structured kernel against dense', math.nan, '',
+                    note='not measured on a CPU: torch.sparse.to_sparse_semi_structured needs a CUDA GPU')]
+    from torch.sparse import to_sparse_semi_structured
+    from torch.utils.benchmark import Timer
+    from lottery_fastai.masks import prune
+    out = []
+    for n, bs in ((1024, 1024), (4096, 4096)):
+        lin = torch.nn.Linear(n, n, bias=False).half().to(dev)
+        w = lin.weight.detach() * prune({'w': lin.weight.detach().float().cpu()}, sparsity=0.5,
+                                        granularity='2:4')['w'].to(dev)
+        x = torch.randn(bs, n, dtype=torch.half, device=dev)
+        try: ws = to_sparse_semi_structured(w)
+        except Exception as e:   # a GPU or a build without the kernel: say so in the table
+            out.append(row(f'2:4 linear {n}x{n}, batch {bs}, fp16', math.nan, '', note=f'no kernel: {e}'[:80]))
+            continue
+        f = torch.nn.functional.linear
+        err = float((f(x, ws) - f(x, w)).abs().max())
+        t = {k: Timer('f(x, v)', globals={'f': f, 'x': x, 'v': v}).blocked_autorange(min_run_time=1).median
+             for k,v in (('dense', w), ('2:4', ws))}
+        out.append(row(f'2:4 linear {n}x{n}, batch {bs}, fp16', 1e3*t['2:4'], 'ms', t['2:4']/t['dense'],
+                       f'ratio: 2:4 / dense (dense {1e3*t["dense"]:.3f} ms); max |diff| {err:.1e}'))
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--tiny', action='store_true', help='toy sizes, for a CPU: checks the script, measures nothing')
@@ -104,7 +132,7 @@ def main(argv=None):
     tiny = ' (--tiny: toy sizes, not a measurement)' if a.tiny else ''
     print(f'{hw}, torch {torch.__version__}{tiny}', flush=True)
     rows, t0 = [], time.perf_counter()
-    for part in (epochs, upkeep, memory, preset_round):
+    for part in (epochs, upkeep, memory, preset_round, semi_structured):
         t = time.perf_counter()
         rows += part(dev, a.tiny)
         print(f'{part.__name__}: {time.perf_counter() - t:.0f} s', flush=True)
