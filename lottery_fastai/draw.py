@@ -23,7 +23,7 @@ from fastai.optimizer import SGD
 from fastai.callback.schedule import ParamScheduler, fit_one_cycle, fit_flat_cos
 from .io import save_tensors, load_tensors, read_json
 from .runs import Run, lock_holder, jsonable, same_config
-from .data import reseed, check_seed
+from .data import reseed, check_seed, TensorDataset
 from .models import get_model
 from .masks import (prunable, prune, apply_masks, sparsity, full_masks, get_criterion, check_fraction,
                                   LayerCollapseError, parse_granularity, nm_groups, nm_keep, nm_rounds, channel_groups)
@@ -195,8 +195,10 @@ def evaluate(model:nn.Module, dl)->tuple:
 
 def eval_dls(dls)->dict:
     "The loaders a round is scored on: the train set without augmentation or shuffling, valid, and test"
-    if hasattr(dls.train_ds, 'items'): trn = dls.test_dl(dls.train_ds.items, with_labels=True)
-    else: trn = dls.valid.new(dataset=dls.train.dataset)
+    # the library's tensors go to a loader like valid's as they are (building `items` would copy every sample)
+    if isinstance(dls.train.dataset, TensorDataset) or not hasattr(dls.train_ds, 'items'):
+        trn = dls.valid.new(dataset=dls.train.dataset)
+    else: trn = dls.test_dl(dls.train_ds.items, with_labels=True)
     return {'train': trn, 'valid': dls.valid, **({'test': dls.test} if dls.test is not None else {})}
 
 def score(model:nn.Module, dls)->dict:
@@ -205,8 +207,9 @@ def score(model:nn.Module, dls)->dict:
 
 def pruning_batches(dls, n:int=1)->list:
     "The first `n` training batches, unshuffled and without augmentation: what data-driven criteria score on"
-    it = iter(eval_dls(dls)['train'])
-    return [next(it) for _ in range(min(n, len(eval_dls(dls)['train'])))]
+    trn = eval_dls(dls)['train']
+    it = iter(trn)
+    return [next(it) for _ in range(min(n, len(trn)))]
 
 # %% ../nbs/04_draw.ipynb #341ebec7
 REWINDS = ('weights', 'lr')
