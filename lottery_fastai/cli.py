@@ -317,6 +317,19 @@ def _draw_to_finish(p:Path)->bool:
     rows, want = finished_rounds(p, cfg)
     return len(rows) < want
 
+def _refuse_other_draw(path, given:dict):
+    """A job whose draw options apply only when it makes the draw: refuse options given off their defaults that differ
+    from the finished draw at `path`, before anything is trained"""
+    cfg = DrawResult.load(path).config or {}
+    there = {k: cfg.get(k) for k in ('data', 'arch', 'rounds', 'lr', 'rate', 'bs', 'n', 'seed', 'preset')}
+    there.update(epochs=cfg.get('n_epoch'), schedule={v: k for k,v in SCHEDULES.items()}.get(cfg.get('fit')),
+                 warmup=(cfg.get('fit_kwargs') or {}).get('warmup', 0), width=(cfg.get('model_kwargs') or {}).get('width'))
+    defaults = {k: p.default for k,p in inspect.signature(stability_job).parameters.items()}
+    diff = [f"`{k}` {v} ({there[k]} there)" for k,v in given.items() if v != defaults[k] and v != there[k]]
+    if diff: raise ValueError(f"`path` {path} holds a finished draw made with other settings: {', '.join(diff)}. "
+                              "The draw's options apply only when there is no draw yet: leave them out to use this "
+                              "draw, or give another `path`")
+
 def stability_job(path:str='runs/draw',   # Run folder of a draw (made first, with the options below, if none is there)
                   ks:str='0',              # Comma-separated iterations to spawn dense pairs at (% of training: 5%)
                   pairs:int=2,             # Pairs of children per k and per ticket
@@ -344,6 +357,8 @@ def stability_job(path:str='runs/draw',   # Run folder of a draw (made first, wi
     if _draw_to_finish(Path(path)):   # no draw there yet, or one left unfinished (killed): make or finish it first
         draw_job(data=data, arch=arch, rounds=rounds, epochs=epochs, lr=lr, schedule=schedule, warmup=warmup, rate=rate,
                  width=width, bs=bs, n=n, seed=seed, preset=preset, controls='', path=path, data_path=data_path)
+    else: _refuse_other_draw(path, dict(data=data, arch=arch, rounds=rounds, epochs=epochs, lr=lr, schedule=schedule,
+                                        warmup=warmup, rate=rate, width=width, bs=bs, n=n, seed=seed, preset=preset))
     res = DrawResult.load(path)
     c = res.config
     dls = _dls(c['data'], c['bs'], c['seed'], data_path, c.get('n'))

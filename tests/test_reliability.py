@@ -171,6 +171,11 @@ def test_jobs_never_read_an_unfinished_draw(tmp_path):
     assert list(pd.read_csv(folder/'history.csv')['round']) == [0, 1, 2]
     labels = {v['row']['label'] for k,v in json.loads((folder/'stability'/'steps.json').read_text())['steps'].items() if 'row' in v}
     assert {l.split(' (')[0] for l in labels} == {'dense', 'round 1', 'round 2'}, labels
+    # a finished draw is there: draw options that differ from it are refused, not silently ignored
+    before = (folder/'stability'/'steps.json').read_bytes()
+    r = run('stability', '--path', str(folder), '--arch', 'resnet8', '--epochs', '1', '--pairs', '1')
+    assert r.returncode == 2 and 'holds a finished draw made with other settings: --arch resnet8 (lenet300 there)' in r.stderr, r.stderr
+    assert (folder/'stability'/'steps.json').read_bytes() == before
 
 def test_tables_are_rebuilt_from_the_record(tmp_path):
     "history.csv falling behind steps.json (a kill between the commit and the table) is rebuilt when the folder opens"
