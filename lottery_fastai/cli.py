@@ -323,7 +323,8 @@ def _refuse_other_draw(path, given:dict):
     cfg = DrawResult.load(path).config or {}
     there = {k: cfg.get(k) for k in ('data', 'arch', 'rounds', 'lr', 'rate', 'bs', 'n', 'seed', 'preset')}
     there.update(epochs=cfg.get('n_epoch'), schedule={v: k for k,v in SCHEDULES.items()}.get(cfg.get('fit')),
-                 warmup=(cfg.get('fit_kwargs') or {}).get('warmup', 0), width=(cfg.get('model_kwargs') or {}).get('width'))
+                 warmup=(cfg.get('fit_kwargs') or {}).get('warmup', 0),
+                 width=(cfg.get('model_kwargs') or {}).get('width'))
     defaults = {k: p.default for k,p in inspect.signature(stability_job).parameters.items()}
     diff = [f"`{k}` {v} ({there[k]} there)" for k,v in given.items() if v != defaults[k] and v != there[k]]
     if diff: raise ValueError(f"`path` {path} holds a finished draw made with other settings: {', '.join(diff)}. "
