@@ -98,9 +98,15 @@ def test_structured_draws_from_the_command_line(tmp_path):
     rows = {k: m.flatten(1).any(1) for k,m in t.masks.items()}
     assert not all(v.all() for v in rows.values())                                      # whole filters went
     assert torch.equal(rows['stages.0.0.conv2.weight'], rows['stem.0.weight'])   # coupled by the residual addition
+    # spending keeps the channel structure, with the tweaks too (Swish, skips, re-scaling)
+    r = run('spend', '--path', str(tmp_path/'ch'), '--recipes', 'vanilla,AT+TRT', '--gradinit_iters', '2')
+    assert r.returncode == 0, r.stderr[-2000:]
+    from lottery_fastai.io import load_tensors
+    for recipe in ('vanilla', 'AT+TRT'):
+        st = load_tensors(tmp_path/'ch'/'spend'/'models'/f'{recipe}_round_01_seed_0.safetensors')[0]
+        for k,m in t.masks.items(): assert (st[k][~m] == 0).all(), (recipe, k)
     # the compact job: a smaller network with the masked one's outputs, rebuilt from its file alone
     from lottery_fastai.compact import load_compact
-    from lottery_fastai.io import load_tensors
     r = run('compact', '--path', str(tmp_path/'ch'))
     assert r.returncode == 0, r.stderr[-2000:]
     small = load_compact(tmp_path/'ch'/'compact'/'round_01.safetensors').eval()
