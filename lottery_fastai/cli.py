@@ -33,7 +33,8 @@ from .compact import bench_tickets, save_compact, n_params
 from .io import load_tensors
 from .stability import stability, plot_instability, check_bn
 from .elastic import elastic, ELASTIC_METHODS, STRATEGIES
-from .figures import figure, FIGURES, Figures, spending_claims
+from .figures import figure, FIGURES, Figures, spending_claims, SCALES
+from .sweep import figure_commands, sweep_figures
 
 # %% ../nbs/20_cli.ipynb #a7e2a1f4
 def _renamed(f, **names):
@@ -416,6 +417,12 @@ def figure_job(name:str,                # A table or figure of the paper, or 'al
                data:str=None,            # Data set (with `--full`: 'cifar100', the paper's headline, or 'cifar10')
                seeds:str=None,           # Comma-separated seeds (default 0,1,2)
                cpu_ok:bool=False,        # Let `--full` run without a GPU
+               executor:str=None,        # Train the seeds as submitit jobs first: 'local' (processes) or 'slurm'
+               workers:int=2,            # Jobs at once with `--executor` (the seeds are dealt out to them)
+               partition:str=None,       # Slurm partition (`--executor slurm`)
+               gpus:int=None,            # GPUs per Slurm job (`--executor slurm`)
+               timeout:int=1440,         # Minutes each job may run (`--executor`); a Slurm job requeued resumes
+               plan:bool=False,          # Print the independent commands of the sweep and exit (for any scheduler)
               )->dict:
     "Make one (or every) table and figure of the Spending paper: PNG and CSV under `path/figures`"
     if full and quick: raise ValueError("give `full` or `quick`, not both")
@@ -424,6 +431,17 @@ def figure_job(name:str,                # A table or figure of the paper, or 'al
                                                                f"{name!r}")
     sd = _ints('seeds', seeds)
     scale, out = 'full' if full else 'quick' if quick else 'small', {}
+    if executor is not None: _choice('executor', executor, ('local', 'slurm'))
+    _positive_int('workers', workers)
+    every = list(sd or SCALES[scale].seeds)
+    if plan:
+        print('\n'.join(figure_commands(name, path, scale, data, every)), flush=True)
+        return {}
+    if executor is not None:
+        slurm = {k: v for k,v in dict(slurm_partition=partition, gpus_per_node=gpus).items() if v is not None}
+        print(f"{len(every)} seeds on {min(workers, len(every))} {executor} workers (submitit; logs in "
+              f"{Path(path)/'submitit'})", flush=True)
+        sweep_figures(names, path, scale, data, every, executor, workers, timeout_min=timeout, **slurm)
     for n in names:
         out[n] = figure(n, path, scale, data, sd, cpu_ok=cpu_ok, verbose=True)
         print(f"{n}: {Path(path)/'figures'/n}.png ({len(out[n])} rows in {n}.csv)", flush=True)
