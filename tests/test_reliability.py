@@ -292,6 +292,21 @@ def test_draw_takes_more_rounds_later_and_a_collapse_says_how_to_finish(tmp_path
     assert r.returncode == 0, r.stderr
     assert list(pd.read_csv(tmp_path/'c'/'history.csv')['round']) == [0, 1]
 
+def test_accelerate_launch_runs_as_torchrun_does(tmp_path):
+    "fastai's launcher: `accelerate launch --multi_gpu` starts torchrun's processes (gloo on a CPU), which draw one process's masks"
+    args = ['draw', '--arch', 'lenet300', '--rounds', '1', '--epochs', '1', '--bs', '64', '--controls', '', '--n_images', '600']
+    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
+    single = run(*args, '--path', str(tmp_path/'single'), env=env)
+    assert single.returncode == 0, single.stderr
+    acc = str(Path(sys.executable).parent/'accelerate')
+    r = subprocess.run([acc, 'launch', '--multi_gpu', '--num_processes', '2', '--num_machines', '1', '--main_process_port',
+                        str(29100 + os.getpid() % 400), CLI, *args, '--path', str(tmp_path/'multi')],
+                       capture_output=True, text=True, timeout=900, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert 'masks identical on 2 processes' in (tmp_path/'multi'/'log.txt').read_text()
+    a, b = (Ticket.load(tmp_path/f/'tickets'/'round_01.safetensors') for f in ('multi', 'single'))
+    for k in a.masks: assert torch.equal(a.masks[k], b.masks[k]), k
+
 def test_two_processes_with_batchnorm_and_sync_bn_on_a_cpu(tmp_path):
     "A ResNet over 2 gloo processes: the ranks agree, and the masks nearly match one process's (each rank normalises its half batch); `--sync_bn` is refused on a CPU"
     args = ['draw', '--arch', 'resnet8', '--width', '4', '--rounds', '1', '--rate', '0.5', '--epochs', '1', '--bs', '64',
