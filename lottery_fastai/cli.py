@@ -432,7 +432,8 @@ def figure_job(name:str,                # A table or figure of the paper, or 'al
     sd = _ints('seeds', seeds)
     scale, out = 'full' if full else 'quick' if quick else 'small', {}
     if executor is not None: _choice('executor', executor, ('local', 'slurm'))
-    _positive_int('workers', workers)
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1: raise ValueError(
+        f"`workers` must be an int >= 1, got {workers!r}")
     every = list(sd or SCALES[scale].seeds)
     if plan:
         print('\n'.join(figure_commands(name, path, scale, data, every)), flush=True)
