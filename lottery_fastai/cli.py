@@ -119,6 +119,10 @@ SCHEDULES = {'one_cycle': 'fit_one_cycle', 'step': 'fit_step'}
 CLI_CRITERIA = [k for k,c in CRITERIA.items() if 'reference' not in c.needs]
 
 # %% ../nbs/20_cli.ipynb #8b5ec969
+def _positive_int(name, v, lo=1):
+    if not isinstance(v, int) or isinstance(v, bool) or v < lo: raise ValueError(f"`{name}` must be an int >= {lo}, "
+                                                                                 f"got {v!r}")
+
 def _choice(name, value, allowed):
     if value not in allowed: raise ValueError(f"`{name}` must be one of {list(allowed)}, got {value!r}")
 
@@ -318,10 +322,9 @@ def _draw_to_finish(p:Path)->bool:
     rows, want = finished_rounds(p, cfg)
     return len(rows) < want
 
-def _refuse_other_draw(path, given:dict):
+def _refuse_other_draw(path, cfg:dict, given:dict):
     """A job whose draw options apply only when it makes the draw: refuse options given off their defaults that differ
-    from the finished draw at `path`, before anything is trained"""
-    cfg = DrawResult.load(path).config or {}
+    from the config `cfg` of the finished draw at `path`, before anything is trained"""
     there = {k: cfg.get(k) for k in ('data', 'arch', 'rounds', 'lr', 'rate', 'bs', 'n', 'seed', 'preset')}
     there.update(epochs=cfg.get('n_epoch'), schedule={v: k for k,v in SCHEDULES.items()}.get(cfg.get('fit')),
                  warmup=(cfg.get('fit_kwargs') or {}).get('warmup', 0),
@@ -356,13 +359,15 @@ def stability_job(path:str='runs/draw',   # Run folder of a draw (made first, wi
     "Instability of training: error barriers between pairs of children of the dense network at each k, and of tickets"
     _ks(ks, 10**12)   # its form, before any training (its range once the draw's length is known)
     check_bn(bn)
-    if _draw_to_finish(Path(path)):   # no draw there yet, or one left unfinished (killed): make or finish it first
-        draw_job(data=data, arch=arch, rounds=rounds, epochs=epochs, lr=lr, schedule=schedule, warmup=warmup, rate=rate,
-                 width=width, bs=bs, n=n, seed=seed, preset=preset, controls='', path=path, data_path=data_path)
-    else: _refuse_other_draw(path, dict(data=data, arch=arch, rounds=rounds, epochs=epochs, lr=lr, schedule=schedule,
-                                        warmup=warmup, rate=rate, width=width, bs=bs, n=n, seed=seed, preset=preset))
+    made = _draw_to_finish(Path(path))   # no draw there yet, or one left unfinished (killed): make or finish it first
+    if made: draw_job(data=data, arch=arch, rounds=rounds, epochs=epochs, lr=lr, schedule=schedule, warmup=warmup,
+                      rate=rate, width=width, bs=bs, n=n, seed=seed, preset=preset, controls='', path=path,
+                      data_path=data_path)
     res = DrawResult.load(path)
     c = res.config
+    if not made: _refuse_other_draw(path, c or {}, dict(data=data, arch=arch, rounds=rounds, epochs=epochs, lr=lr,
+                                                        schedule=schedule, warmup=warmup, rate=rate, width=width, bs=bs,
+                                                        n=n, seed=seed, preset=preset))
     dls = _dls(c['data'], c['bs'], c['seed'], data_path, c.get('n'))
     total = c['n_epoch']*len(dls.train)
     have = {t.meta['round']: t for t in res.tickets if t.meta['round'] > 0}
@@ -432,8 +437,7 @@ def figure_job(name:str,                # A table or figure of the paper, or 'al
     sd = _ints('seeds', seeds)
     scale, out = 'full' if full else 'quick' if quick else 'small', {}
     if executor is not None: _choice('executor', executor, ('local', 'slurm'))
-    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1: raise ValueError(
-        f"`workers` must be an int >= 1, got {workers!r}")
+    _positive_int('workers', workers)
     every = list(sd or SCALES[scale].seeds)
     if plan:
         print('\n'.join(figure_commands(name, path, scale, data, every)), flush=True)
@@ -460,10 +464,6 @@ def figure_job(name:str,                # A table or figure of the paper, or 'al
 BENCH_MODELS = {'resnet20': dict(n_in=3, x=(3, 32, 32)), 'lenet300': dict(n_in=1, x=(1, 28, 28))}
 
 # %% ../nbs/20_cli.ipynb #793b426b
-def _positive_int(name, v, lo=1):
-    if not isinstance(v, int) or isinstance(v, bool) or v < lo: raise ValueError(f"`{name}` must be an int >= {lo}, "
-                                                                                 f"got {v!r}")
-
 def _bench_epoch(archs, bss, precisions, n, reps, device, path):
     "The epoch benchmark of `bench --epoch`: print and write its table"
     names = _names('archs', archs, MODELS)

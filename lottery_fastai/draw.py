@@ -364,10 +364,11 @@ def options_config(a:dict, all_:bool=False)->dict:
     out = {k: a.get(k, v) for k,v in OPTIONS.items()}
     return out if all_ else {k: v for k,v in out.items() if v != OPTIONS[k]}
 
-def _check_granularity(learn:Learner, crit, a:dict)->tuple:
-    "The draw's granularity, its channel groups (traced once) and an example input; refused before anything is trained"
+def _check_granularity(learn:Learner, crit, a:dict, ws:dict)->tuple:
+    """The draw's granularity, its channel groups (traced once) and an example input, for the prunable weights `ws`;
+    refused before anything is trained"""
     gran = crit.granularity if a['granularity'] is None else a['granularity']
-    g, ws = parse_granularity(gran), prunable(learn.model, **(a['prunable_kwargs'] or {}))
+    g = parse_granularity(gran)
     if g[0] == 'weight': return gran, None, None
     example = pruning_batches(learn.dls, 1)[0][0][:1].as_subclass(torch.Tensor)
     if g[0] == 'N:M':
@@ -396,11 +397,11 @@ def _draw_spec(learn:Learner, a:dict)->SimpleNamespace:
     points = (a['rewind_iter'], a['rewind_epoch'], a['rewind_pct'])
     k = rewind_iter(len(learn.dls.train), a['n_epoch'], *points) if any(v is not None for v in points) else 0
     pkw = a['prunable_kwargs'] or {}
-    prunable(learn.model, **pkw)
+    ws = prunable(learn.model, **pkw)
     check_fits_data(learn)
     check_options(a['precision'], a['channels_last'], a['compile'], learn.dls.device, a['sync_bn'])
     name = a['criterion'] if isinstance(a['criterion'], str) else 'custom'
-    gran, groups, example = _check_granularity(learn, crit, a)
+    gran, groups, example = _check_granularity(learn, crit, a, ws)
     # a model of `get_model` says how to rebuild it; `meta` adds to it or overrides it
     meta = {**getattr(learn.model, 'arch_meta', {}), **(a['meta'] or {}), 'seed': a['seed'], 'rewind': a['rewind'],
             'rewind_iter': k, 'criterion': name, 'fit': a['fit'], 'n_epoch': a['n_epoch']}
