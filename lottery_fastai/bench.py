@@ -113,7 +113,7 @@ from PIL import Image
 from fastai.vision.data import cifar_stats
 from .data import tensor_dls, folder_dls
 from .models import get_model, size_kwargs
-from .callbacks import FiniteLossCallback, option_cbs, check_options, PRECISIONS
+from .callbacks import FiniteLossCallback, option_cbs, check_options, PRECISIONS, compile_quietly
 
 def synthetic_folder(root, n:int=1024, n_test:int=64, size:int=32, n_classes:int=10, seed:int=0)->Path:
     "A folder of random CIFAR-shaped PNGs in the `untar_data` layout (`train/<class>/`, `test/<class>/`)"
@@ -142,7 +142,7 @@ def _plain_epoch(model, x, y, bs, device, setting, mean, std):
     cl = torch.channels_last if opts['channels_last'] else torch.contiguous_format
     model = model.to(memory_format=cl)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
-    fwd = torch.compile(model) if opts['compile'] else model
+    fwd = compile_quietly(model) if opts['compile'] else model
     dt = {'bf16': torch.bfloat16, 'fp16': torch.float16}.get(opts['precision'])
     scaler = torch.amp.GradScaler(device.type, enabled=opts['precision'] == 'fp16')   # as fastai's fp16: loss scaling
     model.train()

@@ -4,10 +4,11 @@
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'MaskCallback', 'rewind_iter', 'state_copy', 'RewindCallback', 'SkipToIter', 'TrainingDiverged',
-           'FiniteLossCallback', 'EpochLog', 'DeviceMixedPrecision', 'CompileForward', 'ShardBatches',
-           'agree_across_ranks', 'check_options', 'option_cbs']
+           'FiniteLossCallback', 'EpochLog', 'DeviceMixedPrecision', 'compile_quietly', 'CompileForward',
+           'ShardBatches', 'agree_across_ranks', 'check_options', 'option_cbs']
 
 # %% ../nbs/03_callbacks.ipynb #39c78413
+import logging
 import torch, torch.nn as nn
 from fastcore.basics import store_attr
 from fastai.callback.core import Callback, CancelTrainException, CancelValidException, CancelBatchException
@@ -138,6 +139,16 @@ class DeviceMixedPrecision(MixedPrecision):
         self.autocast, self.scales = torch.autocast(dev, dtype=dtype), L()
         self.learn.scaler = torch.amp.GradScaler(dev, **self.kwargs)
 
+class _NoCudaNotice(logging.Filter):
+    "Drops the line a CUDA build of torch logs when it compiles on a machine without a GPU: there is nothing to act on"
+    def filter(self, record): return not record.getMessage().startswith('No CUDA runtime is found')
+
+def compile_quietly(fn):
+    "`torch.compile(fn)`, without torch's 'No CUDA runtime is found' line on a CPU (its other warnings still show)"
+    lg = logging.getLogger('torch.utils.cpp_extension')
+    if not any(isinstance(f, _NoCudaNotice) for f in lg.filters): lg.addFilter(_NoCudaNotice())
+    return torch.compile(fn)
+
 class CompileForward(Callback):
     """Run the model's forward pass through `torch.compile` during the fit; the module and its parameters stay as they
     are"""
@@ -145,7 +156,7 @@ class CompileForward(Callback):
     def before_fit(self):
         m = self.learn.model
         self.had_own = 'forward' in m.__dict__
-        m.forward = torch.compile(m.forward)
+        m.forward = compile_quietly(m.forward)
     def after_fit(self):
         if not self.had_own: del self.learn.model.forward
     after_cancel_fit = after_fit
@@ -214,7 +225,7 @@ def check_options(precision:str='fp32', channels_last:bool=False, compile:bool=F
         except RuntimeError as e: raise ValueError(f"`precision` {precision!r}: torch has no autocast for it on "
                                                    f"{dev.type} ({e})") from None
     if compile:
-        try: torch.compile(lambda x: x*2 + 1)(torch.ones(4, device=dev))
+        try: compile_quietly(lambda x: x*2 + 1)(torch.ones(4, device=dev))
         except Exception as e: raise ValueError(f"`compile`: torch.compile cannot run here ({type(e).__name__}: "
                                                 f"{str(e).splitlines()[0][:200]})") from None
     return dev

@@ -19,7 +19,7 @@ from fastai.learner import Learner
 from fastai.metrics import accuracy
 from fastai.callback.progress import CSVLogger
 from fastai.callback.schedule import fit_one_cycle
-from .io import DiskError, write_table, read_table, read_json
+from .io import DiskError, write_table, read_table, read_json, replace_atomic
 from .runs import Run, RunLocked, quiet_unless_interactive, lock_holder
 from .data import get_dls, DATASETS, check_seed
 from .models import get_model, MODELS, size_kwargs
@@ -380,7 +380,8 @@ def stability_job(path:str='runs/draw',   # Run folder of a draw (made first, wi
     _print_stability(df)
     ax = plot_instability(df, total=total)
     ax.set_title(f"{c.get('arch')} on {c.get('data')}: instability of training")
-    ax.figure.savefig(Path(path)/'stability'/'instability.png', dpi=120, bbox_inches='tight')
+    replace_atomic(Path(path)/'stability'/'instability.png',
+                   lambda tmp: ax.figure.savefig(tmp, format='png', dpi=120, bbox_inches='tight'))
     print(f"results: {Path(path)/'stability'}", flush=True)
     return df
 

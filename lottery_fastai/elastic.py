@@ -145,9 +145,10 @@ def transfer(ticket:Ticket,          # A ticket of a CIFAR ResNet (6n+2) or a VG
 from types import SimpleNamespace
 from fastai.learner import Learner
 from fastai.metrics import accuracy
-from .runs import Run
+from pathlib import Path
+from .runs import Run, same_config
 from .io import load_tensors
-from .draw import DrawResult, papers_sgd, prune_at_init, check_fit, round_seconds
+from .draw import DrawResult, papers_sgd, prune_at_init, check_fit, round_seconds, finished_rounds, draw_id
 from .masks import sparsity as masks_sparsity
 from .callbacks import state_copy
 
@@ -168,12 +169,14 @@ def _target_imp(s, run, dls)->tuple:
     c, meta = s.cfg, {**s.meta, 'arch': s.target}
     learn = _learner(dls, get_model(s.target, n_in=meta.get('n_in', 3), n_out=meta.get('n_out', 10), seed=c['seed'],
                                     **meta.get('model_kwargs', {})), c)
-    t0 = time.perf_counter()
+    t0, folder = time.perf_counter(), None if run.path is None else run.path/f'imp_{s.target}'
+    # a folder that went further for earlier `rounds` keeps its rounds: it is drawn to the furthest of the two
+    done = len(finished_rounds(folder, {})[0]) - 1 if folder is not None else 0
     with learn.no_bar(), learn.no_logging():
-        res = learn.draw(rounds=max(s.rounds), n_epoch=c['n_epoch'], lr=c['lr'], fit=c['fit'],
+        res = learn.draw(rounds=max(*s.rounds, done), n_epoch=c['n_epoch'], lr=c['lr'], fit=c['fit'],
                          fit_kwargs=c['fit_kwargs'], rate=c['rate'], rewind=c['rewind'], rewind_iter=c['rewind_iter'],
                          prunable_kwargs=c.get('prunable_kwargs'), seed=c['seed'], data_seed=c.get('data_seed'),
-                         path=None if run.path is None else run.path/f'imp_{s.target}', meta=meta,
+                         path=folder, meta=meta,
                          verbose=s.verbose)   # its rounds and epochs, one line each, when the job prints
     last = max(s.rounds)
     if res.path is None: return res, time.perf_counter() - t0
@@ -214,6 +217,12 @@ def _elastic_step(s, run, dls, learn, method, r, e, imp)->dict:
     return run.steps[step]['row']
 
 # %% ../nbs/10_elastic.ipynb #4001691d
+def _same_source(old:dict, new:dict)->dict:
+    """An elastic folder's settings may not change, but its source draw may be named by another path (relative or
+    absolute, a link, a copy): the draw is the same when its settings are (`draw_id`), and the folder keeps its path"""
+    if old.get('source_draw') == new['source_draw']: new = {**new, 'source': old.get('source')}
+    return same_config(old, new, 'run of elastic transfers')
+
 def elastic(source,                   # The source draw: a `DrawResult` or its run folder
             dls,                      # The data the source draw used
             target_arch:str,          # The architecture to stretch or squeeze its tickets to
@@ -238,9 +247,9 @@ def elastic(source,                   # The source draw: a `DrawResult` or its r
     transfer_s = (time.perf_counter() - t0)/len(rounds)
     s = SimpleNamespace(source=src, cfg=cfg, meta=meta, target=target_arch, mapping=mapping, rounds=rounds,
                         verbose=verbose)
-    config = dict(job='elastic', source=str(src.path), source_seed=cfg.get('seed'), target=target_arch,
+    config = dict(job='elastic', source=str(src.path), source_draw=draw_id(cfg), target=target_arch,
                   mapping=moved[rounds[0]].meta['transfer']['mapping'])
-    with Run(path, config, what='elastic transfer', verbose=verbose) as run:
+    with Run(path, config, _same_source, what='run of elastic transfers', verbose=verbose) as run:
         imp, imp_s = _target_imp(s, run, dls)
         learn = _learner(dls, moved[rounds[0]].build_model(), cfg)
         rows = [_elastic_step(s, run, dls, learn, m, r, moved[r], imp) for r in rounds for m in methods]

@@ -16,7 +16,7 @@ from fastai.learner import Learner
 from fastai.metrics import accuracy
 from fastai.callback.core import Callback, CancelFitException
 from .runs import Run
-from .io import write_table, load_tensors
+from .io import write_table, load_tensors, replace_atomic
 from .data import get_dls
 from .models import get_model
 from .masks import prunable, prune
@@ -131,7 +131,7 @@ def save_figure(F:Figures, name:str, df:pd.DataFrame, fig=None)->Path:
     write_table(out/f'{name}.csv', df)
     if fig is not None:
         import matplotlib.pyplot as plt
-        fig.savefig(out/f'{name}.png', dpi=110, bbox_inches='tight')
+        replace_atomic(out/f'{name}.png', lambda tmp: fig.savefig(tmp, format='png', dpi=110, bbox_inches='tight'))
         plt.close(fig)
     return out
 

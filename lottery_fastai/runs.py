@@ -246,4 +246,6 @@ def log(self:Run, msg:str):
     if self.follower: return
     if self.verbose: print(msg, flush=True)
     if self.path is None: return
-    with open(self.path/'log.txt', 'a') as f: f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}\n")
+    try:
+        with open(self.path/'log.txt', 'a') as f: f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}\n")
+    except OSError as e: raise files.disk_error(self.path/'log.txt', e) from None

@@ -322,3 +322,53 @@ def test_two_processes_with_batchnorm_and_sync_bn_on_a_cpu(tmp_path):
     assert 0.8 < same < 1, same          # not bit-identical (BatchNorm sees half batches), but the same ticket nearly
     bad = run(*args, '--sync_bn', '--device', 'cpu', '--path', str(tmp_path/'bad'), env=env)
     assert bad.returncode == 2 and "SyncBatchNorm runs on CUDA GPUs only" in bad.stderr and not (tmp_path/'bad').exists()
+
+def _file_size_limit(nbytes):
+    "For `preexec_fn`: a full disk for one process, without root: writing a file past `nbytes` fails with EFBIG"
+    def limit():
+        import resource
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)   # the write fails (EFBIG) instead of killing the process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (nbytes, nbytes))
+    return limit
+
+@pytest.mark.parametrize('job', ['draw', 'stability'])
+def test_full_disk_is_one_line_and_the_folder_resumes_to_the_same_bytes(tmp_path, job):
+    "The disk fills up when the first ticket is written: one line naming the file, exit 2; once there is room, the same command finishes the folder as if nothing happened"
+    args = [job, '--rounds', '1', '--epochs', '1', '--n', '600', '--bs', '64', '--seed', '2']
+    args += ['--controls', ''] if job == 'draw' else ['--pairs', '1', '--ks', '0']
+    full = subprocess.run([CLI, *args, '--path', str(tmp_path/'run')], capture_output=True, text=True, timeout=900,
+                          preexec_fn=_file_size_limit(100_000))   # config, log and tables fit; a LeNet ticket (1 MB) does not
+    assert full.returncode == 2, full.stderr[-3000:]
+    assert full.stderr.startswith('lottery_fastai: error: could not write ') and len(full.stderr.splitlines()) == 1, full.stderr[-3000:]
+    assert 'round_00.safetensors (File too large); the run folder is intact' in full.stderr, full.stderr
+    assert not list((tmp_path/'run').rglob('*.safetensors')) and not list((tmp_path/'run').rglob('.*.tmp'))
+    assert lock_holder(tmp_path/'run') is None
+    again = run(*args, '--path', str(tmp_path/'run'))
+    assert again.returncode == 0, again.stderr
+    assert run(*args, '--path', str(tmp_path/'ref')).returncode == 0
+    a, b = digests(tmp_path/'run'), digests(tmp_path/'ref')
+    assert a.keys() == b.keys(), set(a) ^ set(b)
+    assert [k for k in a if a[k] != b[k]] == []
+
+def test_elastic_folder_takes_its_source_by_any_path_and_keeps_its_target_draw(tmp_path, monkeypatch):
+    "The same source named relatively then absolutely opens the same elastic folder; moving round 1 after rounds 1 and 2 reuses the IMP draw at the target, which went further"
+    monkeypatch.chdir(tmp_path)
+    src = ['draw', '--arch', 'resnet20', '--width', '4', '--rounds', '2', '--epochs', '1', '--n', '600', '--bs', '64', '--controls', '']
+    assert run(*src, '--path', 'src').returncode == 0
+    el = ['elastic', '--to', 'resnet32', '--methods', 'elth', '--rounds', '1']
+    first = run(*el, '--from', 'src')
+    assert first.returncode == 0, first.stderr
+    before = pd.read_csv(tmp_path/'src'/'elastic_resnet32'/'results.csv')
+    r = run(*el, '--from', str(tmp_path/'src'))
+    assert r.returncode == 0, r.stderr
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path/'src'/'elastic_resnet32'/'results.csv'), before)   # nothing retrained
+    assert json.loads((tmp_path/'src'/'elastic_resnet32'/'config.json').read_text())['source'] == 'src'
+    assert run(*el[:-1], '1,2', '--from', 'src').returncode == 0                    # IMP at the target drawn to round 2
+    r = run('elastic', '--to', 'resnet32', '--methods', 'elth,imp', '--rounds', '1', '--from', 'src')
+    assert r.returncode == 0, r.stderr
+    res = pd.read_csv(tmp_path/'src'/'elastic_resnet32'/'results.csv')
+    assert sorted(zip(res['round'], res.method)) == [(1, 'E-LTH'), (1, 'IMP at target'), (2, 'E-LTH')]
+    assert list(pd.read_csv(tmp_path/'src'/'elastic_resnet32'/'imp_resnet32'/'history.csv')['round']) == [0, 1, 2]
+    assert run(*src, '--seed', '1', '--path', 'src1').returncode == 0         # another draw is another source: refused
+    r = run(*el, '--from', 'src1', '--path', str(tmp_path/'src'/'elastic_resnet32'))
+    assert r.returncode == 2 and 'holds a run of elastic transfers with other settings (' in r.stderr and "source_draw: '" in r.stderr, r.stderr
