@@ -31,7 +31,7 @@ from .spend import spend_draw, RECIPES, SpendResult, check_budget, PRESETS
 from .bench import bench_mask_upkeep, bench_epoch, parse_setting
 from .compact import bench_tickets, save_compact, n_params
 from .io import load_tensors
-from .stability import stability, plot_instability, check_bn
+from .stability import stability, plot_instability, check_bn, check_ks
 from .elastic import elastic, ELASTIC_METHODS, STRATEGIES
 from .figures import figure, FIGURES, Figures, spending_claims, SCALES
 from .sweep import figure_commands, sweep_figures
@@ -208,6 +208,7 @@ def draw_job(data:str='mnist5k',        # Data set
         f"`controls` 'shuffled' permutes weights inside rows, which breaks a {granularity!r} ticket: use 'random_mask' "
         "or 'reinit'")
     check_budget(gradinit_budget)
+    if gradinit_iters is not None: _positive_int('gradinit_iters', gradinit_iters)
     if lr is None: lr = 3e-3 if schedule == 'one_cycle' else 0.1
     device = check_options(precision, channels_last, compile, device, sync_bn)
     if warmup:
@@ -283,7 +284,9 @@ def spend_job(path:str='runs/draw',        # Run folder of a finished draw
     names = _names('recipes', recipes, RECIPES)
     if not names: raise ValueError(f"`recipes` must name at least one of {list(RECIPES)}")
     seeds = _ints('seeds', seeds)
+    for v in seeds or []: _positive_int('seeds', v, 0)
     check_budget(gradinit_budget)
+    if gradinit_iters is not None: _positive_int('gradinit_iters', gradinit_iters)
     res = DrawResult.load(path)
     c = res.config
     dls = _dls(c['data'], c['bs'], c['seed'], data_path, c.get('n'), check_options(device=device))
@@ -359,7 +362,17 @@ def stability_job(path:str='runs/draw',   # Run folder of a draw (made first, wi
     "Instability of training: error barriers between pairs of children of the dense network at each k, and of tickets"
     _ks(ks, 10**12)   # its form, before any training (its range once the draw's length is known)
     check_bn(bn)
+    _positive_int('pairs', pairs)
     made = _draw_to_finish(Path(path))   # no draw there yet, or one left unfinished (killed): make or finish it first
+    if made:   # the draw to be made fixes the length of training and the rounds: check `ks` and `tickets` against them now
+        p = PRESETS[preset] if preset in PRESETS else None
+        _positive_int('rounds', rounds)
+        check_fit('fit_one_cycle', p.n_epoch if p else epochs)
+        b = p.bs if p else bs
+        _positive_int('bs', b)
+        total = (p.n_epoch if p else epochs)*len(_dls(data, b, seed, data_path, n).train)
+        check_ks(_ks(ks, total), total)
+        if tickets is not None: _names('tickets', tickets, [str(r) for r in range(1, rounds + 1)])
     if made: draw_job(data=data, arch=arch, rounds=rounds, epochs=epochs, lr=lr, schedule=schedule, warmup=warmup,
                       rate=rate, width=width, bs=bs, n=n, seed=seed, preset=preset, controls='', path=path,
                       data_path=data_path)
@@ -436,6 +449,7 @@ def figure_job(name:str,                # A table or figure of the paper, or 'al
     if name != 'all' and name not in FIGURES: raise ValueError(f"`name` must be one of {list(FIGURES)} or 'all', got "
                                                                f"{name!r}")
     sd = _ints('seeds', seeds)
+    for v in sd or []: _positive_int('seeds', v, 0)
     scale, out = 'full' if full else 'quick' if quick else 'small', {}
     if executor is not None: _choice('executor', executor, ('local', 'slurm'))
     _positive_int('workers', workers)

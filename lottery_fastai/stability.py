@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['BN_MODES', 'check_same_shapes', 'check_masks', 'interpolate', 'reestimate_bn', 'eval_batches', 'check_bn', 'barrier',
-           'barrier_height', 'barrier_cost', 'RecordStates', 'stability', 'plot_instability', 'same_region']
+           'barrier_height', 'barrier_cost', 'RecordStates', 'check_ks', 'stability', 'plot_instability', 'same_region']
 
 # %% ../nbs/09_stability.ipynb #7c455eb6
 import time, math, copy
@@ -156,7 +156,8 @@ class RecordStates(Callback):
         if self.train_iter in self.ks: self.states[self.train_iter] = state_copy(self.learn.model)
         if self.train_iter >= self.ks[-1]: raise CancelFitException()
 
-def _check_ks(ks, total:int)->list:
+def check_ks(ks, total:int)->list:
+    "`ks` as a list of iterations, each inside training [0, `total`); a `ValueError` naming those outside"
     ks = [ks] if isinstance(ks, int) else list(ks)
     bad = [k for k in ks if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < total]
     if not ks or bad: raise ValueError(f"`ks` must be iterations inside training [0, {total}), got {bad or ks}")
@@ -167,7 +168,7 @@ def states_at(self:Learner, ks, n_epoch:int, lr:float=None, fit:str='fit_one_cyc
               masks:dict=None, seed:int=0, data_seed:int=None)->dict:
     """`{k: state}` at the start of training iterations `ks` of one run from the model as it is, trained only as far as
     the last k"""
-    ks = _check_ks(ks, n_epoch*len(self.dls.train))
+    ks = check_ks(ks, n_epoch*len(self.dls.train))
     fkw = check_fit(fit, n_epoch, lr, fit_kwargs)
     rec = RecordStates(ks)
     reseed(seed, self.dls, data_seed)
@@ -227,9 +228,9 @@ def stability(learn:Learner,          # The learner whose model, as it is, is th
     """Instability of training from each k of `ks` (dense) and from each ticket: the error barrier between pairs of
     children"""
     total = n_epoch*len(learn.dls.train)
-    ks = _check_ks(ks, total)
+    ks = check_ks(ks, total)
     tickets = dict(tickets or {})
-    for lbl,t in tickets.items(): _check_ks(t.meta.get('rewind_iter', 0), total)
+    for lbl,t in tickets.items(): check_ks(t.meta.get('rewind_iter', 0), total)
     if isinstance(pairs, bool) or not isinstance(pairs, int) or pairs < 1: raise ValueError("`pairs` must be an int "
                                                                                             f">= 1, got {pairs!r}")
     check_fit(fit, n_epoch, lr, fit_kwargs)
