@@ -5,10 +5,11 @@
 # %% auto #0
 __all__ = ['VGG11', 'VGG13', 'VGG16', 'VGG19', 'VGG_CFGS', 'MOBILENET', 'CIFAR_DEPTHS', 'MODELS', 'ACTIVATIONS', 'PadShortcut',
            'BasicBlock', 'CifarResNet', 'resnet_cifar', 'resnet18_cifar', 'resnet34_cifar', 'ConvBN', 'VGG', 'vgg16_bn',
-           'DepthwiseSeparable', 'MobileNet', 'LeNet', 'ConvNet', 'act_class', 'get_model', 'size_kwargs']
+           'DepthwiseSeparable', 'MobileNet', 'LeNet', 'ConvNet', 'act_class', 'import_path', 'from_import_path',
+           'get_model', 'size_kwargs']
 
 # %% ../nbs/01_models.ipynb #42a7e7c8
-import inspect
+import inspect, importlib
 import torch, torch.nn as nn, torchvision
 from functools import partial
 from fastcore.basics import store_attr
@@ -191,13 +192,34 @@ def _check_model_args(n_in, n_out, kwargs):
     if 'act_cls' in kwargs: kwargs['act_cls'] = act_class(kwargs['act_cls'], 'act_cls')
     return kwargs
 
-def get_model(name:str,       # A key of `MODELS`, or a torchvision classification model name such as 'resnet50'
+def import_path(fn)->str:
+    "`'module:qualname'` of a function or class that can be imported again by that name (not a lambda or a local one)"
+    mod, qual = getattr(fn, '__module__', None), getattr(fn, '__qualname__', '')
+    if not callable(fn) or mod is None or '<' in qual or mod == '__main__': raise ValueError(
+        f"`name`: {fn!r} cannot be imported again by its name (a lambda, a function defined inside another or in a "
+        "notebook or script): define it at the top level of a module, or pass its import path 'module:name'")
+    return f'{mod}:{qual}'
+
+def from_import_path(path:str):
+    "The object `path` ('module:qualname') names"
+    mod, _, qual = path.partition(':')
+    try:
+        obj = importlib.import_module(mod)
+        for a in qual.split('.'): obj = getattr(obj, a)
+    except (ImportError, AttributeError, ValueError) as e:
+        raise ValueError(f"`name` {path!r} cannot be imported ({type(e).__name__}: {e})") from None
+    return obj
+
+def get_model(name,           # A key of `MODELS`, a torchvision model name such as 'resnet50', or any constructor
               n_in:int=3,     # Input channels
               n_out:int=10,   # Number of classes
               seed:int=None,  # Seed of the initialisation (None: torch's current random state)
               **kwargs,       # Passed to the constructor (`act_cls`, class or name; `shortcut`, `width`, `img_size`)
              )->nn.Module:
-    "Build a randomly initialised model by name; `model.arch_meta` records how, so a ticket can rebuild it"
+    """Build a randomly initialised model by name; `model.arch_meta` records how, so a ticket can rebuild it. A model from
+    outside the zoo (timm, torchvision, your own module) is a constructor, or its import path 'module:name', called with
+    `kwargs` alone (its own argument names: `n_in` and `n_out` are only recorded)"""
+    if callable(name): name = import_path(name)
     plain = all(isinstance(v, (str, int, float, bool, type(None))) for v in kwargs.values())
     # a class among the arguments has no JSON form: then the caller's `meta` must say how to rebuild the model
     meta = dict(arch=name, n_in=n_in, n_out=n_out, model_kwargs=dict(kwargs)) if plain else None
@@ -208,13 +230,16 @@ def get_model(name:str,       # A key of `MODELS`, or a torchvision classificati
     if name in MODELS:
         try: m = MODELS[name](n_in=n_in, n_out=n_out, **_check_model_args(n_in, n_out, dict(kwargs)))
         except TypeError as e: raise ValueError(f"model {name!r} takes no such argument: {e}") from None
-    elif name in torchvision.models.list_models(torchvision.models):
+    elif isinstance(name, str) and name in torchvision.models.list_models(torchvision.models):
         m = torchvision.models.get_model(name, weights=None, num_classes=n_out, **kwargs)
         m = m if n_in == 3 else _first_conv_to(m, n_in)
-    else: raise ValueError(f"`name` must be one of {list(MODELS)} or a torchvision classification model, got {name!r}")
+    elif isinstance(name, str) and ':' in name:
+        m = from_import_path(name)(**kwargs)
+        if not isinstance(m, nn.Module): raise ValueError(f"`name` {name!r} built a {type(m).__name__}, not an nn.Module")
+    else: raise ValueError(f"`name` must be one of {list(MODELS)}, a torchvision classification model, or a "
+                           f"constructor (or its import path 'module:name'), got {name!r}")
     if meta is not None: m.arch_meta = meta
     return m
-    raise ValueError(f"`name` must be one of {list(MODELS)} or a torchvision classification model, got {name!r}")
 
 def size_kwargs(name:str, img_size:int)->dict:
     "`{'img_size': img_size}` for a model of `MODELS` built for one image size (one that flattens, as LeNet), else `{}`"

@@ -341,8 +341,10 @@ def _spend_step(run:Run, s, dls, rnd:int, seed:int, r:Recipe, save_models:bool):
     acts = [] if learn.act_zeros is None else [dict(recipe=r.name, round=rnd, seed=seed, **a)
                                                for a in learn.act_zeros.to_dict('records')]
     if save_models:
+        # the wall-clock seconds stay in the record (steps.json): identical runs write identical model files
         run.save_tensors(f'models/{r.name}_round_{rnd:02d}_seed_{seed}.safetensors', state_copy(learn.model),
-                         {'recipe': r.to_dict(), 'round': rnd, 'seed': seed, 'scores': sc})
+                         {'recipe': r.to_dict(), 'round': rnd, 'seed': seed,
+                          'scores': {k: v for k,v in sc.items() if k not in ('train_s', 'gradinit_s')}})
     new = {k: v for k,v in rescaled.items() if k not in known}
     run.finish(step, row=row, acts=acts, **({'rescaled': new} if new else {}))
     _write_tables(run)

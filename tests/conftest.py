@@ -24,3 +24,9 @@ def write_digits(folder, classes, n, size=32, rgb=True, start=0):
         for j,i in enumerate((y == k % 10).nonzero().flatten()[start:start+n].tolist()):
             im = np.pad(x[i].numpy(), (size-28)//2)
             Image.fromarray(np.stack([im]*3, -1) if rgb else im).save(d/f'{c}_{j}.png')
+
+LONGEST = ('test_readme_main_job', 'test_kill_and_resume_of_the_jobs_that_read_a_draw', 'test_local_executor_matches')
+
+def pytest_collection_modifyitems(config, items):
+    "The longest tests first: two xdist workers then finish together instead of one waiting for the other's last long test"
+    items.sort(key=lambda it: not it.name.startswith(LONGEST))

@@ -225,13 +225,15 @@ def _no_wall_clock(x):
     return x
 
 def digests(folder):
-    "SHA-256 of every file of a run folder but its logs and lock; each steps.json with its wall-clock times dropped"
+    "SHA-256 of every file of a run folder but its logs and lock; steps.json and tables with their wall-clock times dropped"
     import hashlib
     out = {}
     for f in sorted(Path(folder).rglob('*')):
         if not f.is_file() or f.name in ('log.txt', '.lock', '.lock.json'): continue
         b = f.read_bytes()
         if f.name == 'steps.json': b = json.dumps(_no_wall_clock(json.loads(b)), sort_keys=True).encode()
+        if f.suffix == '.csv' and WALL_CLOCK & set(pd.read_csv(f).columns):   # a table with wall-clock columns: the rest, byte for byte
+            b = pd.read_csv(f).drop(columns=list(WALL_CLOCK), errors='ignore').to_csv(index=False).encode()
         out[str(f.relative_to(folder))] = hashlib.sha256(b).hexdigest()
     return out
 
@@ -257,6 +259,36 @@ def test_kill_and_resume_gives_the_same_bytes(tmp_path, job):
     assert r.returncode == 0, r.stderr
     a, b = digests(folder), digests(tmp_path/'ref')
     assert a.keys() == b.keys(), set(a) ^ set(b)
+    assert [k for k in a if a[k] != b[k]] == []
+
+@pytest.mark.parametrize('job', ['spend', 'elastic', 'draw --spend'])
+def test_kill_and_resume_of_the_jobs_that_read_a_draw_gives_the_same_bytes(tmp_path, job):
+    "SIGKILL once the job has recorded its first step, then the same command: the draw's folder, with what the job wrote into it, has the SHA-256 of an uninterrupted run's"
+    import shutil
+    src = ['draw', '--rounds', '2', '--epochs', '2', '--n', '1200', '--bs', '64', '--seed', '1', '--controls', '']
+    if job == 'elastic': src += ['--arch', 'resnet20', '--width', '4']
+    if job == 'draw --spend':
+        args, mark = [*src, '--spend', 'vanilla,TRT'], 'spend/steps.json'
+    else:
+        assert run(*src, '--path', str(tmp_path/'draw')).returncode == 0
+        for d in ('ref', 'run'): shutil.copytree(tmp_path/'draw', tmp_path/d)
+        args, mark = (['spend', '--recipes', 'vanilla,TRT', '--seeds', '0,1'], 'spend/steps.json') if job == 'spend' else \
+                     (['elastic', '--to', 'resnet32', '--methods', 'elth,random,snip'], 'elastic_resnet32/steps.json')
+    where = '--path' if job != 'elastic' else '--from'
+    ref = run(*args, where, str(tmp_path/'ref'))
+    assert ref.returncode == 0, ref.stderr
+    p = subprocess.Popen([CLI, *args, where, str(tmp_path/'run')], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert wait_for(lambda: _steps(tmp_path/'run'/mark) >= 1, p, timeout=600), 'no step was recorded'
+    assert p.poll() is None, 'the job finished before it could be killed'
+    p.send_signal(signal.SIGKILL); p.wait()
+    r = run(*args, where, str(tmp_path/'run'))
+    assert r.returncode == 0, r.stderr
+    a, b = digests(tmp_path/'run'), digests(tmp_path/'ref')
+    assert a.keys() == b.keys(), set(a) ^ set(b)
+    if job == 'elastic':   # its config names its source folder, which is 'run' here and 'ref' there: the rest is the same
+        cfg = [json.loads((tmp_path/d/'elastic_resnet32'/'config.json').read_text()) for d in ('run', 'ref')]
+        assert [c.pop('source') for c in cfg] == [str(tmp_path/'run'), str(tmp_path/'ref')] and cfg[0] == cfg[1]
+        a.pop('elastic_resnet32/config.json'), b.pop('elastic_resnet32/config.json')
     assert [k for k in a if a[k] != b[k]] == []
 
 def test_one_line_per_epoch_when_piped(tmp_path):
