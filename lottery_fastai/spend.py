@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['RECIPES', 'PRESETS', 'Recipe', 'get_recipe', 'Preset', 'check_budget', 'tweaked_model', 'spend', 'SpendResult',
-           'stage_of', 'plot_spend', 'distinct_ints', 'spend_draw']
+           'stage_of', 'plot_spend', 'distinct_ints', 'arch_meta', 'spent_model', 'spend_draw']
 
 # %% ../nbs/07_spend.ipynb #9ef23a15
 import time, dataclasses
@@ -20,6 +20,7 @@ from .io import load_tensors, read_table
 from .runs import Run, bar, config_diff
 from .data import reseed, check_seed
 from .callbacks import MaskCallback, SkipToIter, FiniteLossCallback, EpochLog, option_cbs, check_options
+from .models import get_model
 from .draw import (Ticket, DrawResult, score, state_copy, papers_sgd, check_fit, remaining_axis, finished_rounds,
                                  options_config, OPTIONS)
 from .tweaks import (Tweak, TweakContext, TWEAKS, tweak_from_dict, Act, Skips, Smoothing, Distill,
@@ -320,6 +321,27 @@ def _spend_spec(res, dls, recipes, rounds, seeds, n_epoch, lr, fit, fit_kwargs, 
                            teacher=teacher, budget=gradinit_budget, have=have, options=options,
                            config=dict(job='spend', training=training, recipes={r.name: r.to_dict() for r in rs}))
 
+def arch_meta(meta:dict)->dict:
+    "What rebuilds a ticket's network (`get_model`'s arguments), from the ticket's `meta`"
+    return {k: meta[k] for k in ('arch', 'n_in', 'n_out', 'model_kwargs') if k in meta}
+
+def spent_model(path)->nn.Module:
+    """The network a spend saved in `path` (a file of `spend/models/`), rebuilt from its recipe's model tweaks (no
+    re-scaling search: the weights are the file's), in eval mode, ready for inference or `Learner.export`"""
+    path = Path(path)
+    tensors, meta = load_tensors(path)
+    if 'recipe' not in meta: raise ValueError(f"{path} is not a spent model (its metadata has no recipe)")
+    am = meta.get('arch_meta')
+    if not am:   # files written before 2026-12-03: the ticket of its round, in the draw's folder, says
+        tk = path.parents[2]/'tickets'/f"round_{meta['round']:02d}.safetensors"
+        if not tk.is_file(): raise ValueError(f"{path} records no architecture and {tk} is not there to say it")
+        am = arch_meta(Ticket.load(tk).meta)
+    model = get_model(am['arch'], n_in=am.get('n_in', 3), n_out=am.get('n_out', 10), **am.get('model_kwargs', {}))
+    ctx = TweakContext(arch=am['arch'])
+    for t in Recipe.from_dict(meta['recipe']).tweaks: t.to_model(model, ctx)   # the architecture: activations, skips
+    model.load_state_dict(tensors)
+    return model.eval()
+
 def _write_tables(run:Run):
     "`history.csv` and `act_zeros.csv`: views of the finished steps"
     run.write_table('act_zeros.csv', pd.DataFrame([a for v in run.finished().values() for a in v['acts']]))
@@ -343,7 +365,7 @@ def _spend_step(run:Run, s, dls, rnd:int, seed:int, r:Recipe, save_models:bool):
     if save_models:
         # the wall-clock seconds stay in the record (steps.json): identical runs write identical model files
         run.save_tensors(f'models/{r.name}_round_{rnd:02d}_seed_{seed}.safetensors', state_copy(learn.model),
-                         {'recipe': r.to_dict(), 'round': rnd, 'seed': seed,
+                         {'recipe': r.to_dict(), 'round': rnd, 'seed': seed, 'arch_meta': arch_meta(t.meta),
                           'scores': {k: v for k,v in sc.items() if k not in ('train_s', 'gradinit_s')}})
     new = {k: v for k,v in rescaled.items() if k not in known}
     run.finish(step, row=row, acts=acts, **({'rescaled': new} if new else {}))
