@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['SCHEDULES', 'CLI_CRITERIA', 'ELASTIC_KEYS', 'BENCH_MODELS', 'MAIN', 'MAIN_FULL', 'JOBS', 'USER_ERRORS', 'ALIASES',
-           'cli_message', 'init_distributed', 'job_parser', 'main']
+           'HELP_FILE', 'cli_message', 'init_distributed', 'job_parser', 'usage', 'help_texts', 'write_help', 'main']
 
 # %% ../nbs/20_cli.ipynb #857c730f
 import warnings
@@ -19,7 +19,7 @@ from fastai.learner import Learner
 from fastai.metrics import accuracy
 from fastai.callback.progress import CSVLogger
 from fastai.callback.schedule import fit_one_cycle
-from .io import DiskError, write_table, read_table, read_json, replace_atomic
+from .io import DiskError, write_table, read_table, read_json, replace_atomic, write_json
 from .runs import Run, RunLocked, quiet_unless_interactive, lock_holder
 from .data import get_dls, DATASETS, check_seed
 from .models import get_model, MODELS, size_kwargs
@@ -366,7 +366,7 @@ def stability_job(path:str='runs/draw',   # Run folder of a draw (made first, wi
     check_bn(bn)
     _positive_int('pairs', pairs)
     made = _draw_to_finish(Path(path))   # no draw there yet, or one left unfinished (killed): make or finish it first
-    if made:   # the draw to be made fixes the length of training and the rounds: check `ks` and `tickets` against them now
+    if made:   # the draw to be made fixes the length of training and the rounds: check `ks` and `tickets` against them
         p = PRESETS[preset] if preset in PRESETS else None
         _positive_int('rounds', rounds)
         check_fit('fit_one_cycle', p.n_epoch if p else epochs)
@@ -670,6 +670,28 @@ def _spelled(parser, argv:list)->list:
         return alt + eq + val
     return [spell(a) for a in argv]
 
+def usage()->str:
+    "What `lottery_fastai --help` prints: the jobs, one line each"
+    jobs = '\n'.join(f'  {k:8} {v.__doc__}' for k,v in JOBS.items())
+    return ("usage: lottery_fastai JOB [options] [--debug]   (lottery_fastai JOB --help for its options)\n\n"
+            f"jobs:\n{jobs}")
+
+HELP_FILE = Path(__import__('lottery_fastai').__file__).with_name('cli_help.json')
+
+def help_texts()->dict:
+    "`{job: what JOB --help prints}`, `''`: what `--help` prints; at 80 columns, as argparse writes to a pipe"
+    old = os.environ.get('COLUMNS')
+    os.environ['COLUMNS'] = '80'
+    try: return {'': usage() + '\n', **{k: job_parser(j, k).format_help() for k,j in JOBS.items()}}
+    finally:
+        if old is None: del os.environ['COLUMNS']
+        else: os.environ['COLUMNS'] = old
+
+def write_help(path=HELP_FILE)->Path:
+    """Write `help_texts()` to `lottery_fastai/cli_help.json`, which the `lottery_fastai` command prints for `--help`
+    without importing torch; run it after changing a job's options (a test checks that the file is current)"""
+    return write_json(path, help_texts())
+
 def main(argv=None)->int:
     "Entry point of the `lottery_fastai` command: `lottery_fastai JOB [--option value ...] [--debug]`"
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -678,10 +700,8 @@ def main(argv=None)->int:
     # torchrun reads `--n` as an abbreviation of its own options: `--n_images` is the same option, for use under it
     argv = ['--n' + a[len('--n_images'):] if a == '--n_images' or a.startswith('--n_images=') else a for a in argv]
     if not argv or argv[0] not in JOBS:
-        jobs = '\n'.join(f'  {k:8} {v.__doc__}' for k,v in JOBS.items())
         asked = bool(argv) and argv[0] in ('-h', '--help')   # asked for: stdout and 0, as argparse does
-        print("usage: lottery_fastai JOB [options] [--debug]   (lottery_fastai JOB --help for its "
-              f"options)\n\njobs:\n{jobs}", file=sys.stdout if asked else sys.stderr)
+        print(usage(), file=sys.stdout if asked else sys.stderr)
         return 0 if asked else 2
     job = JOBS[argv[0]]
     # `from` is Python's: the parameter is `source`

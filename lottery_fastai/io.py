@@ -83,7 +83,7 @@ def save_tensors(path, tensors:dict, meta:dict=None)->Path:
     # one metadata key: safetensors writes its metadata map in a random order per process, so two keys would make
     # identical runs write files with different bytes
     header = {KEY: json.dumps({'format': FORMAT, 'meta': meta or {}}, default=str)}
-    # serialised in memory, then written by Python: a full disk is an OSError (a `DiskError`), not safetensors' own error
+    # serialised in memory, then written by Python: a full disk is an OSError (a `DiskError`), not safetensors' error
     return write_atomic(path, save(ts, metadata=header), 'wb')
 
 def load_tensors(path)->tuple:

@@ -216,9 +216,9 @@ def get_model(name,           # A key of `MODELS`, a torchvision model name such
               seed:int=None,  # Seed of the initialisation (None: torch's current random state)
               **kwargs,       # Passed to the constructor (`act_cls`, class or name; `shortcut`, `width`, `img_size`)
              )->nn.Module:
-    """Build a randomly initialised model by name; `model.arch_meta` records how, so a ticket can rebuild it. A model from
-    outside the zoo (timm, torchvision, your own module) is a constructor, or its import path 'module:name', called with
-    `kwargs` alone (its own argument names: `n_in` and `n_out` are only recorded)"""
+    """Build a randomly initialised model by name; `model.arch_meta` records how, so a ticket can rebuild it. A model
+    from outside the zoo (timm, torchvision, your own module) is a constructor, or its import path 'module:name', called
+    with `kwargs` alone (its own argument names: `n_in` and `n_out` are only recorded)"""
     if callable(name): name = import_path(name)
     plain = all(isinstance(v, (str, int, float, bool, type(None))) for v in kwargs.values())
     # a class among the arguments has no JSON form: then the caller's `meta` must say how to rebuild the model
@@ -235,7 +235,7 @@ def get_model(name,           # A key of `MODELS`, a torchvision model name such
         m = m if n_in == 3 else _first_conv_to(m, n_in)
     elif isinstance(name, str) and ':' in name:
         m = from_import_path(name)(**kwargs)
-        if not isinstance(m, nn.Module): raise ValueError(f"`name` {name!r} built a {type(m).__name__}, not an nn.Module")
+        if not isinstance(m, nn.Module): raise ValueError(f"`name` {name!r} built a {type(m).__name__}, not a module")
     else: raise ValueError(f"`name` must be one of {list(MODELS)}, a torchvision classification model, or a "
                            f"constructor (or its import path 'module:name'), got {name!r}")
     if meta is not None: m.arch_meta = meta
