@@ -9,15 +9,16 @@ CIFAR-shaped synthetic data: a training epoch of a plain PyTorch loop, of this l
 upkeep per step; the peak GPU memory of a dense epoch and of a draw (dense round and one pruned round); and one epoch
 of the Spending preset's ResNet-18, from which a 16-round IMP curve on CIFAR-100 is projected; and 2:4 tickets of linear
 layers through `torch.sparse.to_sparse_semi_structured` against the same weights dense (convolutions have no such kernel
-in PyTorch). The table also goes to runs/gpu_check/gpu_check.csv."""
-import argparse, math, sys, tempfile, time
+in PyTorch); and an epoch through DistributedDataParallel on one device (a process group of one, `ShardBatches`) against
+the same epoch without it, and with `sync_bn` on a GPU. The table also goes to runs/gpu_check/gpu_check.csv."""
+import argparse, math, os, sys, tempfile, time
 from pathlib import Path
 import torch, pandas as pd
 from fastai.learner import Learner
 from fastai.metrics import accuracy
 from fastai.vision.data import cifar_stats
 from lottery_fastai.bench import bench_epoch, bench_mask_upkeep, synthetic_folder
-from lottery_fastai.callbacks import option_cbs
+from lottery_fastai.callbacks import option_cbs, ShardBatches
 from lottery_fastai.data import tensor_dls
 from lottery_fastai.draw import papers_sgd
 from lottery_fastai.models import get_model
@@ -119,6 +120,33 @@ def semi_structured(dev, tiny):
     return out
 
 
+def ddp(dev, tiny):
+    "An epoch of ResNet-18 through DDP in a process group of one (its overhead), against the same epoch without DDP"
+    import torch.distributed as dist
+    os.environ.setdefault('MASTER_ADDR', '127.0.0.1')
+    os.environ.setdefault('MASTER_PORT', str(29500 + os.getpid() % 1000))
+    dist.init_process_group('nccl' if dev.type == 'cuda' else 'gloo', rank=0, world_size=1)
+    bs = 32 if tiny else 128
+    dls = _dls(dev, 128 if tiny else 4096, bs)
+    def epoch(cbs):
+        learn = Learner(dls, get_model('resnet18', n_in=3, n_out=10, seed=0), opt_func=papers_sgd)
+        with learn.no_bar(), learn.no_logging():
+            learn.fit(1, 0.1, cbs=cbs)                                         # warm-up: kernels, DDP's buckets
+            if dev.type == 'cuda': torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            learn.fit(1, 0.1, cbs=cbs)
+            if dev.type == 'cuda': torch.cuda.synchronize()
+        return time.perf_counter() - t0
+    variants = {'without DDP': lambda: [], 'DDP': lambda: [ShardBatches()]}
+    # SyncBatchNorm runs on CUDA only; in a group of one it converts and trains, without anything to gather
+    if dev.type == 'cuda': variants['DDP + sync_bn'] = lambda: [ShardBatches(sync_bn=True)]
+    try: t = {k: epoch(cbs()) for k,cbs in variants.items()}
+    finally: dist.destroy_process_group()
+    where = 'GPU' if dev.type == 'cuda' else 'CPU process'
+    return [row(f'DDP on one {where}: resnet18, batch {bs}, {k}', len(dls.train_ds)/v, 'images/s',
+                v/t['without DDP'], 'ratio: seconds / without DDP') for k,v in t.items()]
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--tiny', action='store_true', help='toy sizes, for a CPU: checks the script, measures nothing')
@@ -132,12 +160,10 @@ def main(argv=None):
     tiny = ' (--tiny: toy sizes, not a measurement)' if a.tiny else ''
     print(f'{hw}, torch {torch.__version__}{tiny}', flush=True)
     rows, t0 = [], time.perf_counter()
-    for part in (epochs, upkeep, memory, preset_round, semi_structured):
+    for part in (epochs, upkeep, memory, preset_round, semi_structured, ddp):
         t = time.perf_counter()
         rows += part(dev, a.tiny)
         print(f'{part.__name__}: {time.perf_counter() - t:.0f} s', flush=True)
-    rows.append(row('DDP on one GPU against none', math.nan, '',
-                    note='not measured: the library shards batches by hand (ShardBatches), DDP is issue 20 item 1'))
     df = pd.DataFrame(rows)
     Path(a.out).mkdir(parents=True, exist_ok=True)
     df.assign(hardware=hw, torch=torch.__version__, tiny=a.tiny).to_csv(Path(a.out)/'gpu_check.csv', index=False)

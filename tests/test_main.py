@@ -26,3 +26,15 @@ def test_help_and_bad_input(tmp_path):
     r = run('train', '--data', 'svhn', '--path', str(tmp_path/'bad'))
     assert r.returncode == 2 and 'lottery_fastai: error: --data must be one of' in r.stderr
     assert not (tmp_path/'bad').exists()
+
+def test_gpu_acceptance_script_runs_end_to_end_in_its_dry_mode(tmp_path):
+    "scripts/gpu_check.py --tiny: every part of the GPU check at toy size on this CPU, one table (a check of the script, not a measurement)"
+    import os, pandas as pd
+    root = Path(__file__).resolve().parent.parent
+    r = subprocess.run([sys.executable, str(root/'scripts'/'gpu_check.py'), '--tiny', '--out', str(tmp_path)], capture_output=True, text=True,
+                       timeout=900, cwd=root, env={**os.environ, 'MPLBACKEND': 'Agg', 'PYTHONPATH': str(root)})
+    assert r.returncode == 0, r.stderr[-3000:]
+    checks = pd.read_csv(tmp_path/'gpu_check.csv').check.tolist()
+    for part in ('epoch: resnet20, batch 32, fp32, library', 'mask upkeep: resnet20', 'peak memory: resnet18', "preset 'spending' epoch",
+                 'projected: the 16-round curve', '2:4 linear', 'DDP on one CPU process: resnet18, batch 32, DDP'):
+        assert any(c.startswith(part) for c in checks), (part, checks)
