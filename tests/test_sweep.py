@@ -1,4 +1,4 @@
-"A figure's seeds as submitit jobs on this machine: the same results as the sequential run, also after a killed worker."
+"A figure's seeds as submitit jobs on this machine: the same files as the sequential run, byte for byte, also after a killed worker."
 import json, os, signal, subprocess, sys, time
 from pathlib import Path
 import pandas as pd
@@ -37,6 +37,10 @@ def test_local_executor_matches_the_sequential_run_after_a_kill(tmp_path):
             from lottery_fastai.io import load_tensors
             ta, tb = load_tensors(p)[0], load_tensors(q)[0]
             assert all((ta[k] == tb[k]).all() for k in ta), p.name
+    from test_reliability import digests   # and every file, byte for byte (logs, submitit's own files and wall-clock times aside)
+    a, b = ({k: v for k,v in digests(tmp_path/p).items() if not k.startswith('submitit/')} for p in ('seq', 'par'))
+    assert a.keys() == b.keys(), set(a) ^ set(b)
+    assert [k for k in a if a[k] != b[k]] == []
 
 def test_plan_prints_the_commands(tmp_path):
     r = subprocess.run([CLI, 'figure', 'fig9', '--quick', '--seeds', '0,1', '--plan', '--path', str(tmp_path)],
