@@ -28,6 +28,7 @@ from .draw import papers_sgd, CONTROLS, DrawResult, check_fit, check_fits_data, 
 from .masks import CRITERIA, parse_granularity
 from .tweaks import TweakContext
 from .spend import spend_draw, RECIPES, SpendResult, check_budget, PRESETS
+from .gradinit import Rescale
 from .bench import bench_mask_upkeep, bench_epoch, parse_setting
 from .compact import bench_tickets, save_compact, n_params
 from .io import load_tensors
@@ -208,8 +209,7 @@ def draw_job(data:str='mnist5k',        # Data set
         f"`controls` 'shuffled' permutes weights inside rows, which breaks a {granularity!r} ticket: use 'random_mask' "
         "or 'reinit'")
     check_budget(gradinit_budget)
-    if gradinit_iters is not None and (not isinstance(gradinit_iters, int) or gradinit_iters < 1):
-        raise ValueError(f"`gradinit_iters` must be a positive int, got {gradinit_iters!r}")
+    if gradinit_iters is not None: Rescale(gradinit_iters=gradinit_iters)   # the tweak's own check, before any training
     if lr is None: lr = 3e-3 if schedule == 'one_cycle' else 0.1
     device = check_options(precision, channels_last, compile, device, sync_bn)
     if warmup:
@@ -287,8 +287,7 @@ def spend_job(path:str='runs/draw',        # Run folder of a finished draw
     seeds = _ints('seeds', seeds)
     for v in seeds or []: _positive_int('seeds', v, 0)
     check_budget(gradinit_budget)
-    if gradinit_iters is not None and (not isinstance(gradinit_iters, int) or gradinit_iters < 1):
-        raise ValueError(f"`gradinit_iters` must be a positive int, got {gradinit_iters!r}")
+    if gradinit_iters is not None: Rescale(gradinit_iters=gradinit_iters)   # the tweak's own check, before any training
     res = DrawResult.load(path)
     c = res.config
     dls = _dls(c['data'], c['bs'], c['seed'], data_path, c.get('n'), check_options(device=device))

@@ -12,11 +12,11 @@ from pathlib import Path
 def main(argv=None)->int:
     "Entry point of the `lottery_fastai` command"
     argv = sys.argv[1:] if argv is None else list(argv)
-    f = Path(__file__).with_name('cli_help.json')
-    texts = json.loads(f.read_text()) if f.is_file() else {}
     asks = lambda args: any(a in ('-h', '--help') for a in args)
     key = '' if argv and argv[0] in ('-h', '--help') else argv[0] if argv and asks(argv[1:]) else None
-    if key is not None and key in texts:
+    f = Path(__file__).with_name('cli_help.json')
+    texts = json.loads(f.read_text()) if key is not None and f.is_file() else {}   # read only when help is asked
+    if key in texts:
         print(texts[key], end='', flush=True)
         return 0
     from lottery_fastai.cli import main as run   # torch, fastai and every job
