@@ -40,7 +40,8 @@ def map_runs(fn,                      # `fn(key)`: one independent run, in its o
              retries:int=1,           # A failed or killed worker is submitted again this many times (it resumes)
              timeout_min:int=24*60,   # Time limit of each job
              threads:int=None,        # Torch threads per local worker (default: this machine's cores / workers)
-             **slurm)->dict:          # Slurm parameters of submitit (`slurm_partition`, `gpus_per_node`, ...)
+             **slurm,                 # Slurm parameters of submitit (`slurm_partition`, `gpus_per_node`, ...)
+            )->dict:                  # `{key: fn(key)}`
     """`{key: fn(key)}` in the order of `keys`, the runs made by submitit jobs (`fn` is pickled with cloudpickle, so a
     function defined in a notebook works); the call waits for every job"""
     _check_workers(executor, workers)
@@ -78,7 +79,8 @@ def sweep_figures(names, path, scale:str='small', data:str=None, seeds=(0, 1, 2)
                   retries:int=1,          # A failed or killed worker is submitted again this many times (it resumes)
                   timeout_min:int=24*60,  # Time limit of each job
                   threads:int=None,       # Torch threads per local worker (default: this machine's cores / workers)
-                  **slurm)->list:         # Slurm parameters of submitit (`slurm_partition`, `gpus_per_node`, ...)
+                  **slurm,                # Slurm parameters of submitit (`slurm_partition`, `gpus_per_node`, ...)
+                 )->list:                 # The seeds each worker made
     "Train the seeds of figures `names` as independent submitit jobs (`map_runs`), wait for them, return the seeds"
     if executor not in ('local', 'slurm'): raise ValueError(f"`executor` must be 'local' or 'slurm', got {executor!r}")
     _check_workers(executor, workers)

@@ -1,0 +1,50 @@
+"The documentation pages: an API reference per module (signature, docments table), math and scripts served by the site."
+import re, subprocess, sys
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = [sys.executable, str(ROOT/'scripts'/'docs.py')]
+
+@pytest.fixture(scope='module')
+def site(tmp_path_factory):
+    out = tmp_path_factory.mktemp('site')
+    r = subprocess.run([*DOCS, str(out), '--check'], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert '0 broken link(s); 0 public name(s) without a section' in r.stdout
+    return out
+
+def test_a_module_page_is_an_api_reference(site):
+    page = (site/'00c_stats.html').read_text()
+    # one section per public name, with its signature and nbdev's docments table (argument, type, default, details)
+    sec = re.search(r'<div class="lf-api" id="per_seed">(.*?)</div>', page, re.S).group(1)
+    assert re.search(r"per_seed\(d, seed: str = (&#x27;|')seed(&#x27;|')\) -&gt; Series", sec)
+    assert re.search(r'<td>seed</td>\s*<td>str</td>\s*<td>seed</td>\s*<td>Name of the index level', sec)
+    # the table of contents lists the module's public names; a private helper has no section
+    from lottery_fastai import stats
+    toc = re.search(r'<p class="lf-toc">(.*?)</p>', page, re.S).group(1)
+    assert all(f'href="#{n}"' in toc for n in stats.__all__)
+    assert 'id="_' not in page
+    # the code of exported cells and of examples is folded, not in the reading order
+    assert page.count('<details class="lf-src">') >= 2
+
+def test_math_and_scripts_come_from_the_site(site):
+    for page in site.glob('*.html'):
+        text = page.read_text()
+        assert not re.search(r'<script[^>]+src="https?:', text), page.name
+        assert 'src="mathjax/MathJax.js' in text, page.name
+    assert (site/'mathjax'/'MathJax.js').exists() and (site/'mathjax'/'config'/'TeX-AMS-MML_HTMLorMML-full.js').exists()
+
+def test_tables_show_percentages_and_fixed_decimals():
+    sys.path.insert(0, str(ROOT/'scripts'))
+    from docs import _format_tables
+    t = ('<table class="dataframe"><thead><tr><th></th><th>sparsity</th><th>loss</th></tr></thead><tbody>'
+         '<tr><th>0</th><td>0.400021</td><td>2.142161</td></tr></tbody></table>')
+    assert '<td>40.0%</td><td>2.1422</td>' in _format_tables(t)
+
+def test_usage_and_unknown_flags(tmp_path):
+    r = subprocess.run([*DOCS, '--help'], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0 and r.stdout.startswith('usage: python scripts/docs.py')
+    r = subprocess.run([*DOCS, str(tmp_path/'out'), '--bogus'], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 2 and 'unrecognized arguments: --bogus' in r.stderr
+    assert not (tmp_path/'out').exists() and not (tmp_path/'_docs').exists()
