@@ -4,13 +4,14 @@
 
 # %% auto #0
 __all__ = ['SCHEDULES', 'CLI_CRITERIA', 'ELASTIC_KEYS', 'BENCH_MODELS', 'MAIN', 'MAIN_FULL', 'JOBS', 'USER_ERRORS', 'ALIASES',
-           'HELP_FILE', 'cli_message', 'init_distributed', 'job_parser', 'usage', 'help_texts', 'write_help', 'main']
+           'CHOICES', 'HELP_FILE', 'cli_message', 'init_distributed', 'job_parser', 'usage', 'help_texts', 'write_help',
+           'main']
 
 # %% ../nbs/20_cli.ipynb #857c730f
 import warnings
 # raised inside an import of fastai's; nothing a user can act on
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
-import os, sys, re, math, copy, inspect, contextlib
+import os, sys, re, math, copy, inspect, contextlib, argparse
 from types import SimpleNamespace
 from pathlib import Path
 import torch, torch.nn as nn, pandas as pd
@@ -63,23 +64,35 @@ def _model(arch, dls, seed, width=None):
         kw['width'] = width
     return _renamed(lambda: get_model(arch, n_in=xb.shape[1], n_out=dls.c, seed=seed, **kw), name='arch'), kw
 
-def _names(name:str, value:str, allowed)->list:
-    "The comma-separated `value` as a list of distinct names from `allowed`"
+class OptionError(ValueError, argparse.ArgumentTypeError):
+    "A bad option value: a `ValueError` to the library's callers, and a message argparse prints as it is"
+
+def comma_names(value, allowed=None)->list:
+    "The comma-separated `value` as a list of distinct names (from `allowed` when given)"
     names = [v for v in (value or '').split(',') if v]
-    bad = [v for v in names if v not in allowed]
-    if bad: raise ValueError(f"`{name}` must be a comma-separated subset of {list(allowed)} (or ''), got {bad}")
+    bad = [v for v in names if allowed is not None and v not in allowed]
+    if bad: raise OptionError(f"must be a comma-separated subset of {list(allowed)} (or ''), got {bad}")
     if len(set(names)) != len(names):
-        raise ValueError(f"`{name}` names {sorted({v for v in names if names.count(v) > 1})} twice: each counts once")
+        raise OptionError(f"names {sorted({v for v in names if names.count(v) > 1})} twice: each counts once")
     return names
 
-def _ints(name:str, value)->list:
-    "The comma-separated ints of `value` (None when it is empty), each once: a repeated seed would fake a spread"
+def comma_ints(value, low:int=None)->list:
+    "The comma-separated ints of `value` (None when it is empty), each once (a repeated seed would fake a spread)"
     if value in (None, ''): return None
     try: out = [int(x) for x in str(value).split(',')]
-    except ValueError: raise ValueError(f"`{name}` must be comma-separated ints, got {value!r}") from None
+    except ValueError: raise OptionError(f"must be comma-separated ints, got {value!r}") from None
+    if low is not None and any(v < low for v in out): raise OptionError(f"must be ints >= {low}, got {value!r}")
     if len(set(out)) != len(out):
-        raise ValueError(f"`{name}` repeats a value ({sorted({v for v in out if out.count(v) > 1})}): each counts once")
+        raise OptionError(f"repeats a value ({sorted({v for v in out if out.count(v) > 1})}): each counts once")
     return out
+
+def _named(name:str, f, *args):
+    "`f(*args)`, its error naming the option `name`"
+    try: return f(*args)
+    except OptionError as e: raise OptionError(f"`{name}` {e}") from None
+
+def _names(name:str, value:str, allowed)->list: return _named(name, comma_names, value, allowed)
+def _ints(name:str, value)->list: return _named(name, comma_ints, value)
 
 # %% ../nbs/20_cli.ipynb #6035603f
 def train_job(data:str='mnist5k',      # Data set
@@ -295,18 +308,19 @@ def spend_job(path:str='runs/draw',        # Run folder of a finished draw
     return _spend(res, dls, rs, seeds, gradinit_iters, gradinit_budget, c['fit'])
 
 # %% ../nbs/20_cli.ipynb #406ff8cb
-def _ks(ks:str, total:int)->list:
-    "Comma-separated iterations, or shares of training written with %, as iterations"
+def comma_ks(ks:str, total:int)->list:
+    "Comma-separated iterations, or shares of training written with %, as iterations of a `total`-iteration training"
     out = []
     for v in [v for v in str(ks).split(',') if v]:
         try: x = float(v[:-1]) if v.endswith('%') else int(v)
-        except ValueError: raise ValueError("`ks` must be comma-separated iterations or percentages ('0,10,5%'), "
-                                            f"got {ks!r}") from None
-        if v.endswith('%') and not 0 <= x < 100: raise ValueError(f"`ks`: {v!r} is not a share of training in "
-                                                                  "[0%, 100%)")
+        except ValueError: raise OptionError("must be comma-separated iterations or percentages ('0,10,5%'), "
+                                             f"got {ks!r}") from None
+        if v.endswith('%') and not 0 <= x < 100: raise OptionError(f"{v!r} is not a share of training in [0%, 100%)")
         out.append(round(x/100*total) if v.endswith('%') else x)
-    if len(set(out)) != len(out): raise ValueError(f"`ks` {ks!r} gives iterations {out}: each iteration counts once")
+    if len(set(out)) != len(out): raise OptionError(f"{ks!r} gives iterations {out}: each iteration counts once")
     return out
+
+def _ks(ks:str, total:int)->list: return _named('ks', comma_ks, ks, total)
 
 def _print_stability(df):
     g = df.groupby(['label', 'k'], sort=False)
@@ -480,19 +494,21 @@ def figure_job(name:str,                # A table or figure of the paper, or 'al
 BENCH_MODELS = {'resnet20': dict(n_in=3, x=(3, 32, 32)), 'lenet300': dict(n_in=1, x=(1, 28, 28))}
 
 # %% ../nbs/20_cli.ipynb #793b426b
+def comma_settings(value)->list:
+    "Comma-separated precision settings of `bench --epoch` (fp32, bf16, fp16, each +channels_last +compile), each once"
+    ps = comma_names(value)
+    for p in ps:
+        try: parse_setting(p)
+        except ValueError as e: raise OptionError(str(e)) from None
+    if not ps: raise OptionError(f"must name at least one setting, got {value!r}")
+    return ps
+
 def _bench_epoch(archs, bss, precisions, n, reps, device, path):
     "The epoch benchmark of `bench --epoch`: print and write its table"
     names = _names('archs', archs, MODELS)
-    try: bl = [int(v) for v in str(bss).split(',') if v]
-    except ValueError: raise ValueError(f"`bss` must be comma-separated batch sizes, got {bss!r}") from None
-    if not bl or any(b < 1 for b in bl): raise ValueError("`bss` must be comma-separated batch sizes >= 1, got "
-                                                          f"{bss!r}")
-    ps = [v for v in str(precisions).split(',') if v]
-    for p in ps:
-        try: parse_setting(p)
-        except ValueError as e: raise ValueError(f"`precisions`: {e}") from None
-    if not ps or len(set(ps)) != len(ps):
-        raise ValueError(f"`precisions` must name each setting once, got {precisions!r}")
+    bl = _named('bss', comma_ints, bss, 1)
+    if not bl: raise ValueError(f"`bss` must be comma-separated batch sizes >= 1, got {bss!r}")
+    ps = _named('precisions', comma_settings, precisions)
     _positive_int('n', n, max(bl))
     _positive_int('reps', reps)
     df = bench_epoch(names, bl, ps, n=n, reps=reps, device=device)
@@ -650,12 +666,39 @@ def _choices(job)->dict:
           'methods': list(ELASTIC_KEYS), 'mapping': list(STRATEGIES), 'name': [*FIGURES, 'all']}
     return {k: v for k,v in ch.items() if k in inspect.signature(job).parameters}
 
+CHOICES = ('data', 'criterion', 'preset', 'to')   # one value from a table: argparse's `choices`
+
+def _checks(job)->dict:
+    "`{option: check}` of the job's comma-list options: each check raises `OptionError` on a bad value"
+    checks = {'controls': lambda v: comma_names(v, CONTROLS), 'spend': lambda v: comma_names(v, RECIPES),
+              'recipes': lambda v: comma_names(v, RECIPES), 'methods': lambda v: comma_names(v, ELASTIC_KEYS),
+              'archs': comma_names, 'seeds': lambda v: comma_ints(v, 0), 'bss': lambda v: comma_ints(v, 1),
+              'tickets': lambda v: comma_ints(v, 1), 'rounds': lambda v: comma_ints(v, 1), 'precisions': comma_settings,
+              'ks': lambda v: comma_ks(v, 10**12)}
+    ps = inspect.signature(job).parameters
+    return {k: f for k,f in checks.items() if k in ps and ps[k].annotation is str}
+
+def _checked(check):
+    "An argparse `type=` that checks a comma list and passes it on as typed (the job reads it as its callers give it)"
+    def parse(value:str)->str:
+        check(value)
+        return value
+    return parse
+
+def _refuse(message:str):
+    "argparse's errors as one line, like every other refused option (argparse would add its usage)"
+    raise OptionError(message)
+
 def job_parser(job, name:str):
-    "The job's parser, from its docments, each table-valued option's values listed in its help (the job checks them)"
+    """The job's parser, from its docments: a one-value option from a table checked by argparse's `choices`, a comma
+    list by its `type=`, and the values of each listed in its help"""
     p = anno_parser(job, prog=f'lottery_fastai {name}')
-    ch = _choices(job)
+    p.error = _refuse
+    ch, checks = _choices(job), _checks(job)
     for a in p._actions:
-        if a.dest in ch: a.help = f"{a.help or ''} [{', '.join(map(str, ch[a.dest]))}]".strip()
+        if a.dest in CHOICES and a.dest in ch: a.choices = ch[a.dest]   # argparse shows them: {mnist5k,cifar10,...}
+        elif a.dest in ch: a.help = f"{a.help or ''} [{', '.join(map(str, ch[a.dest]))}]".strip()
+        if a.dest in checks: a.type = _checked(checks[a.dest])
     return p
 
 def _spelled(parser, argv:list)->list:
@@ -706,10 +749,10 @@ def main(argv=None)->int:
     # `from` is Python's: the parameter is `source`
     if job is elastic_job: argv = ['--source' if a == '--from' else a for a in argv]
     parser = job_parser(job, argv[0])
-    args = vars(parser.parse_args(_spelled(parser, argv[1:])))
-    args.pop('pdb', None)
-    args.pop('xtra', None)
     try:
+        args = vars(parser.parse_args(_spelled(parser, argv[1:])))
+        args.pop('pdb', None)
+        args.pop('xtra', None)
         world = init_distributed()
         quiet = int(os.environ.get('RANK', '0')) > 0   # in a distributed job, rank 0 speaks for all
         with contextlib.redirect_stdout(open(os.devnull, 'w')) if quiet else contextlib.nullcontext(): job(**args)

@@ -24,7 +24,7 @@ def test_help_and_bad_input(tmp_path):
     assert r.returncode == 0 and '--epochs' in r.stdout and 'Epochs of' in r.stdout
     assert run().returncode == 2
     r = run('train', '--data', 'svhn', '--path', str(tmp_path/'bad'))
-    assert r.returncode == 2 and 'lottery_fastai: error: --data must be one of' in r.stderr
+    assert r.returncode == 2 and "lottery_fastai: error: argument --data: invalid choice: 'svhn'" in r.stderr
     assert not (tmp_path/'bad').exists()
 
 def test_gpu_acceptance_script_runs_end_to_end_in_its_dry_mode(tmp_path):
