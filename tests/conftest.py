@@ -25,7 +25,7 @@ def write_digits(folder, classes, n, size=32, rgb=True, start=0):
             im = np.pad(x[i].numpy(), (size-28)//2)
             Image.fromarray(np.stack([im]*3, -1) if rgb else im).save(d/f'{c}_{j}.png')
 
-LONGEST = ('test_readme_main_job', 'test_gpu_acceptance_script', 'test_kill_and_resume_of_the_jobs_that_read_a_draw', 'test_local_executor_matches')
+LONGEST = ('test_readme_main_job', 'test_the_readme_shell_block_runs_in_order', 'test_gpu_acceptance_script', 'test_kill_and_resume_of_the_jobs_that_read_a_draw', 'test_local_executor_matches')
 
 def pytest_collection_modifyitems(config, items):
     "The longest tests first: two xdist workers then finish together instead of one waiting for the other's last long test"

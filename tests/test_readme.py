@@ -1,0 +1,39 @@
+"The README's shell block, run in order as written on a fresh folder, with small sizes: each command must succeed."
+import re, shlex, subprocess, sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CLI = str(Path(sys.executable).parent/'lottery_fastai')
+
+def readme_block()->list:
+    "The commands of the README's shell block of jobs (the one that starts with `lottery_fastai draw`), comments cut"
+    blocks = re.findall(r'```sh\n(.*?)```', (ROOT/'README.md').read_text(), re.S)
+    block = next(b for b in blocks if b.startswith('lottery_fastai draw'))
+    return [shlex.split(line, comments=True) for line in block.strip().splitlines()]
+
+def small(args:list)->list:
+    "The same command at a size CI can afford: 960 digits and 4 epochs a round (so that 5% of training is one iteration), the quick figure scale, short benchmarks"
+    args, job = list(args), args[1]
+    def put(opt, val):
+        if opt in args: args[args.index(opt) + 1] = val
+        else: args.extend([opt, val])
+    if job == 'draw': put('--epochs', '4'); put('--n', '960')   # a later job on its folder reads these from it
+    if job == 'train': put('--epochs', '1')
+    if job == 'figure': args.append('--quick')
+    if job == 'bench': put('--reps', '1'); put('--archs', 'lenet300')
+    if job == 'bench' and '--tickets' not in args: put('--steps', '4')
+    return args
+
+def test_the_readme_shell_block_runs_in_order(tmp_path):
+    cmds = readme_block()
+    assert len(cmds) >= 8 and all(c[0] == 'lottery_fastai' for c in cmds), cmds
+    # every line that trains says how long it takes at the size written
+    block = re.findall(r'```sh\n(lottery_fastai draw.*?)```', (ROOT/'README.md').read_text(), re.S)[0]
+    for line in block.strip().splitlines():
+        assert re.search(r'(\d+ min|\d+ s\b|hour|seconds|a minute|under a minute)', line.split('#', 1)[-1]), line
+    for c in cmds:
+        r = subprocess.run([CLI, *small(c)[1:]], capture_output=True, text=True, cwd=tmp_path, timeout=900)
+        assert r.returncode == 0, (' '.join(small(c)), r.stderr[-2000:])
+    # the jobs wrote where the block says, and the elastic line found the ResNet-20 draw
+    assert (tmp_path/'runs'/'draw'/'tickets').is_dir() and (tmp_path/'runs'/'channels'/'compact').is_dir()
+    assert list((tmp_path/'runs'/'draw').glob('elastic_resnet32*'))
