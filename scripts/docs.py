@@ -148,7 +148,8 @@ def _format_tables(body:str)->str:
             return '<tr>' + ''.join(out) + '</tr>'
         rows_of = lambda b: re.sub(r'<tr[^>]*>.*?</tr>', row, b.group(0), flags=re.S)
         return re.sub(r'(?<=<tbody>).*?(?=</tbody>)', rows_of, t, flags=re.S)
-    return re.sub(r'<table class="dataframe".*?</table>', table, body, flags=re.S)
+    # pandas writes `<table border="1" class="dataframe">`
+    return re.sub(r'<table\b[^>]*\bclass="dataframe"[^>]*>.*?</table>', table, body, flags=re.S)
 
 def _links(text:str)->str:
     "Links between notebooks (`nbs/x.ipynb`, `x.ipynb`, `tutorials/x.ipynb`) become links between pages"
