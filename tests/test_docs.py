@@ -39,7 +39,7 @@ def test_tables_show_percentages_and_fixed_decimals():
     sys.path.insert(0, str(ROOT/'scripts'))
     from docs import _format_tables
     import pandas as pd
-    # the tables as pandas writes them into a notebook's output, one header row and two
+    # tables as pandas writes them into a notebook's output: a one-level index, then a two-level one
     t = pd.DataFrame({'sparsity': [0.400021], 'loss': [2.142161]}).to_html()
     assert re.sub(r'\s', '', _format_tables(t)).count('<td>40.0%</td><td>2.1422</td>') == 1
     t = pd.DataFrame({'error barrier': [0.216667]}, index=pd.MultiIndex.from_tuples([('reestimate', 'train')])).to_html()
