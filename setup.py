@@ -14,6 +14,6 @@ setuptools.setup(
     author=cfg['author'], author_email=cfg['author_email'], license='Apache Software License 2.0', url=cfg['git_url'],
     keywords=cfg['keywords'], python_requires=f">={cfg['min_python']}",
     packages=setuptools.find_packages(include=[cfg['lib_name'], f"{cfg['lib_name']}.*"]),
-    include_package_data=True, package_data={cfg['lib_name']: ['cli_help.json']}, install_requires=reqs, extras_require={'dev': dev_reqs},
+    include_package_data=True, package_data={cfg['lib_name']: ['cli_help.json', 'cli_options.json']}, install_requires=reqs, extras_require={'dev': dev_reqs},
     entry_points={'console_scripts': scripts, 'nbdev': [f"{cfg['lib_path']}={cfg['lib_path']}._modidx:d"]},
     zip_safe=False)

@@ -6,6 +6,7 @@
 __all__ = []
 
 # %% ../nbs/19_all.ipynb #37165cb2
+from .checks import *
 from .io import *
 from .runs import *
 from .stats import *

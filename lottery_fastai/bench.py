@@ -112,7 +112,7 @@ import numpy as np
 from PIL import Image
 from fastai.vision.data import cifar_stats
 from .data import tensor_dls, folder_dls
-from .models import get_model, size_kwargs
+from .models import make_model, size_kwargs
 from .callbacks import FiniteLossCallback, option_cbs, check_options, PRECISIONS, compile_quietly
 
 def synthetic_folder(root, n:int=1024, n_test:int=64, size:int=32, n_classes:int=10, seed:int=0)->Path:
@@ -194,7 +194,7 @@ def bench_epoch(archs=('resnet20', 'resnet18'), bss=(128, 512), precisions=('fp3
         dl = {'library': tensor_dls(root, bs=bs, stats=cifar_stats, device=device)}
         if folder: dl['folder'] = folder_dls(root, bs=bs, stats=cifar_stats, device=device)
         # the images are CIFAR-shaped: a model that flattens them (LeNet) is built for 32 x 32
-        base = get_model(arch, n_in=3, n_out=10, seed=seed, **size_kwargs(arch, 32)).to(device)
+        base = make_model(arch, n_in=3, n_out=10, seed=seed, **size_kwargs(arch, 32)).to(device)
         masks = prune(prunable(base), sparsity=0.8)
         run = {'plain': lambda: _plain_epoch(copy.deepcopy(base), x, y, bs, device, prec, mean, std),
                **{k: (lambda d=d: _fastai_epoch(copy.deepcopy(base), d, prec, masks, device)) for k,d in dl.items()}}

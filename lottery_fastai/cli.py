@@ -4,14 +4,15 @@
 
 # %% auto #0
 __all__ = ['SCHEDULES', 'CLI_CRITERIA', 'ELASTIC_KEYS', 'BENCH_MODELS', 'MAIN', 'MAIN_FULL', 'JOBS', 'USER_ERRORS', 'ALIASES',
-           'CHOICES', 'HELP_FILE', 'cli_message', 'init_distributed', 'job_parser', 'usage', 'help_texts', 'write_help',
-           'main']
+           'CHOICES', 'HELP_FILE', 'OPTIONS_FILE', 'cli_message', 'init_distributed', 'list_check', 'job_parser',
+           'usage', 'help_texts', 'option_specs', 'write_help', 'main']
 
 # %% ../nbs/20_cli.ipynb #857c730f
 import warnings
 # raised inside an import of fastai's; nothing a user can act on
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
 import os, sys, re, math, copy, inspect, contextlib, argparse
+from functools import partial
 from types import SimpleNamespace
 from pathlib import Path
 import torch, torch.nn as nn, pandas as pd
@@ -20,12 +21,14 @@ from fastai.learner import Learner
 from fastai.metrics import accuracy
 from fastai.callback.progress import CSVLogger
 from fastai.callback.schedule import fit_one_cycle
+from .entry import spelled, argv_aliases, as_typed, one_line, unknown_job
+from .checks import OptionError, check_int, check_choice, check_names, check_ints, check_fraction
 from .io import DiskError, write_table, read_table, read_json, replace_atomic, write_json
 from .runs import Run, RunLocked, quiet_unless_interactive, lock_holder
 from .data import get_dls, DATASETS, check_seed
-from .models import get_model, MODELS, size_kwargs
-from .callbacks import TrainingDiverged, FiniteLossCallback, EpochLog, check_options
-from .draw import papers_sgd, CONTROLS, DrawResult, check_fit, check_fits_data, score, finished_rounds
+from .models import make_model, MODELS, size_kwargs
+from .callbacks import TrainingDiverged, FiniteLossCallback, EpochLog, check_options, PRECISIONS
+from .draw import REWINDS, papers_sgd, CONTROLS, DrawResult, check_fit, check_fits_data, score, finished_rounds
 from .masks import CRITERIA, parse_granularity
 from .tweaks import TweakContext
 from .spend import spend_draw, RECIPES, SpendResult, check_budget, PRESETS
@@ -33,7 +36,7 @@ from .gradinit import Rescale
 from .bench import bench_mask_upkeep, bench_epoch, parse_setting
 from .compact import bench_tickets, save_compact, n_params
 from .io import load_tensors
-from .stability import stability, plot_instability, check_bn, check_ks
+from .stability import stability, plot_instability, check_bn, check_ks, BN_MODES
 from .elastic import elastic, ELASTIC_METHODS, STRATEGIES
 from .figures import figure, FIGURES, Figures, spending_claims, SCALES
 from .sweep import figure_commands, sweep_figures
@@ -62,37 +65,11 @@ def _model(arch, dls, seed, width=None):
         cifar = [a for a in MODELS if a.startswith('resnet') and a not in ('resnet18', 'resnet34')]
         if arch not in cifar: raise ValueError(f"`width` applies to the CIFAR ResNets {cifar}, not to {arch!r}")
         kw['width'] = width
-    return _renamed(lambda: get_model(arch, n_in=xb.shape[1], n_out=dls.c, seed=seed, **kw), name='arch'), kw
+    return _renamed(lambda: make_model(arch, n_in=xb.shape[1], n_out=dls.c, seed=seed, **kw), name='arch'), kw
 
-class OptionError(ValueError, argparse.ArgumentTypeError):
-    "A bad option value: a `ValueError` to the library's callers, and a message argparse prints as it is"
-
-def comma_names(value, allowed=None)->list:
-    "The comma-separated `value` as a list of distinct names (from `allowed` when given)"
-    names = [v for v in (value or '').split(',') if v]
-    bad = [v for v in names if allowed is not None and v not in allowed]
-    if bad: raise OptionError(f"must be a comma-separated subset of {list(allowed)} (or ''), got {bad}")
-    if len(set(names)) != len(names):
-        raise OptionError(f"names {sorted({v for v in names if names.count(v) > 1})} twice: each counts once")
-    return names
-
-def comma_ints(value, low:int=None)->list:
-    "The comma-separated ints of `value` (None when it is empty), each once (a repeated seed would fake a spread)"
-    if value in (None, ''): return None
-    try: out = [int(x) for x in str(value).split(',')]
-    except ValueError: raise OptionError(f"must be comma-separated ints, got {value!r}") from None
-    if low is not None and any(v < low for v in out): raise OptionError(f"must be ints >= {low}, got {value!r}")
-    if len(set(out)) != len(out):
-        raise OptionError(f"repeats a value ({sorted({v for v in out if out.count(v) > 1})}): each counts once")
-    return out
-
-def _named(name:str, f, *args):
-    "`f(*args)`, its error naming the option `name`"
-    try: return f(*args)
-    except OptionError as e: raise OptionError(f"`{name}` {e}") from None
-
-def _names(name:str, value:str, allowed)->list: return _named(name, comma_names, value, allowed)
-def _ints(name:str, value)->list: return _named(name, comma_ints, value)
+def _seeds(value)->list:
+    "The comma-separated seeds of `value`, each once; None when none is given (the run's own seeds)"
+    return check_ints('seeds', value) if value not in (None, '') else None
 
 # %% ../nbs/20_cli.ipynb #6035603f
 def train_job(data:str='mnist5k',      # Data set
@@ -133,13 +110,6 @@ SCHEDULES = {'one_cycle': 'fit_one_cycle', 'step': 'fit_step'}
 CLI_CRITERIA = [k for k,c in CRITERIA.items() if 'reference' not in c.needs]
 
 # %% ../nbs/20_cli.ipynb #8b5ec969
-def _positive_int(name, v, lo=1):
-    if not isinstance(v, int) or isinstance(v, bool) or v < lo: raise ValueError(f"`{name}` must be an int >= {lo}, "
-                                                                                 f"got {v!r}")
-
-def _choice(name, value, allowed):
-    if value not in allowed: raise ValueError(f"`{name}` must be one of {list(allowed)}, got {value!r}")
-
 def _check_recipes(names:list, model, arch:str)->list:
     "The recipes called `names`, each checked against `model` before anything is trained"
     rs = [RECIPES[n] for n in names]
@@ -155,7 +125,7 @@ def _with_preset(preset, given:dict, prunable_kwargs:dict):
     "The draw job's settings with `preset` applied; an option the preset sets may not be given too"
     out = SimpleNamespace(given=dict(given), fit_kwargs=None, prunable_kwargs=dict(prunable_kwargs))
     if preset is None: return out
-    _choice('preset', preset, PRESETS)
+    check_choice('preset', preset, PRESETS)
     p, defaults = PRESETS[preset], {k: v.default for k,v in inspect.signature(draw_job).parameters.items()}
     clash = [f'`{k}`' for k,v in given.items() if v != defaults[k]]
     if clash: raise ValueError(f"`preset` {preset!r} sets {', '.join(clash)}: leave them out, or leave out `preset`")
@@ -213,10 +183,10 @@ def draw_job(data:str='mnist5k',        # Data set
     given = dict(epochs=epochs, lr=lr, schedule=schedule, rate=rate, bs=bs, gradinit_budget=gradinit_budget)
     s = _with_preset(preset, given, dict(skip_first=skip_first, skip_last=skip_last))
     epochs, lr, schedule, rate, bs, gradinit_budget = (s.given[k] for k in given)
-    _choice('schedule', schedule, SCHEDULES)
-    _choice('criterion', criterion, CLI_CRITERIA)
-    _choice('rewind', rewind, ('weights', 'lr'))
-    kinds, recipes = _names('controls', controls, CONTROLS), _names('spend', spend, RECIPES)
+    check_choice('schedule', schedule, SCHEDULES)
+    check_choice('criterion', criterion, CLI_CRITERIA)
+    check_choice('rewind', rewind, ('weights', 'lr'))
+    kinds, recipes = check_names('controls', controls, CONTROLS), check_names('spend', spend, RECIPES)
     parse_granularity(granularity)
     if granularity != 'weight' and 'shuffled' in kinds: raise ValueError(
         f"`controls` 'shuffled' permutes weights inside rows, which breaks a {granularity!r} ticket: use 'random_mask' "
@@ -235,7 +205,7 @@ def draw_job(data:str='mnist5k',        # Data set
     meta = dict(arch=arch, n_in=dls.one_batch()[0].shape[1], n_out=dls.c, data=data, n=n, bs=bs, model_kwargs=kw,
                 preset=preset)
     # checked before the draw, not after it
-    rs = _check_recipes(recipes, get_model(arch, n_in=meta['n_in'], n_out=dls.c, **kw), arch)
+    rs = _check_recipes(recipes, make_model(arch, n_in=meta['n_in'], n_out=dls.c, **kw), arch)
     # one line per round (the log) instead of a table per epoch
     with learn.no_logging(), quiet_unless_interactive(learn):
         res = learn.draw(rounds=rounds, n_epoch=epochs, lr=lr, fit=SCHEDULES[schedule], fit_kwargs=s.fit_kwargs,
@@ -295,10 +265,9 @@ def spend_job(path:str='runs/draw',        # Run folder of a finished draw
              )->SpendResult:
     """Spend every ticket of a draw with each recipe; print accuracy per round and recipe, activation zeros, re-scaling
     cost"""
-    names = _names('recipes', recipes, RECIPES)
+    names = check_names('recipes', recipes, RECIPES)
     if not names: raise ValueError(f"`recipes` must name at least one of {list(RECIPES)}")
-    seeds = _ints('seeds', seeds)
-    for v in seeds or []: _positive_int('seeds', v, 0)
+    seeds = _seeds(seeds)
     check_budget(gradinit_budget)
     if gradinit_iters is not None: Rescale(gradinit_iters=gradinit_iters)   # the tweak's own check, before any training
     res = DrawResult.load(path)
@@ -313,14 +282,13 @@ def comma_ks(ks:str, total:int)->list:
     out = []
     for v in [v for v in str(ks).split(',') if v]:
         try: x = float(v[:-1]) if v.endswith('%') else int(v)
-        except ValueError: raise OptionError("must be comma-separated iterations or percentages ('0,10,5%'), "
+        except ValueError: raise OptionError("`ks` must be comma-separated iterations or percentages ('0,10,5%'), "
                                              f"got {ks!r}") from None
-        if v.endswith('%') and not 0 <= x < 100: raise OptionError(f"{v!r} is not a share of training in [0%, 100%)")
+        if v.endswith('%') and not 0 <= x < 100: raise OptionError(f"`ks` {v!r} is not a share of training in [0%, "
+                                                                   "100%)")
         out.append(round(x/100*total) if v.endswith('%') else x)
-    if len(set(out)) != len(out): raise OptionError(f"{ks!r} gives iterations {out}: each iteration counts once")
+    if len(set(out)) != len(out): raise OptionError(f"`ks` {ks!r} gives iterations {out}: each iteration counts once")
     return out
-
-def _ks(ks:str, total:int)->list: return _named('ks', comma_ks, ks, total)
 
 def _print_stability(df):
     g = df.groupby(['label', 'k'], sort=False)
@@ -375,19 +343,19 @@ def stability_job(path:str='runs/draw',   # Run folder of a draw (made first, wi
                   data_path:str=None,      # Local folder of the data
                  )->pd.DataFrame:          # One row per pair
     "Instability of training: error barriers between pairs of children of the dense network at each k, and of tickets"
-    _ks(ks, 10**12)   # its form, before any training (its range once the draw's length is known)
+    comma_ks(ks, 10**12)   # its form, before any training (its range once the draw's length is known)
     check_bn(bn)
-    _positive_int('pairs', pairs)
+    check_int('pairs', pairs, 1)
     made = _draw_to_finish(Path(path))   # no draw there yet, or one left unfinished (killed): make or finish it first
     if made:   # the draw to be made fixes the length of training and the rounds: check `ks` and `tickets` against them
         p = PRESETS[preset] if preset in PRESETS else None
-        _positive_int('rounds', rounds)
+        check_int('rounds', rounds, 1)
         check_fit('fit_one_cycle', p.n_epoch if p else epochs)
         b = p.bs if p else bs
-        _positive_int('bs', b)
+        check_int('bs', b, 1)
         total = (p.n_epoch if p else epochs)*len(_dls(data, b, seed, data_path, n).train)
-        check_ks(_ks(ks, total), total)
-        if tickets is not None: _names('tickets', tickets, [str(r) for r in range(1, rounds + 1)])
+        check_ks(comma_ks(ks, total), total)
+        if tickets is not None: check_names('tickets', tickets, [str(r) for r in range(1, rounds + 1)])
     if made: draw_job(data=data, arch=arch, rounds=rounds, epochs=epochs, lr=lr, schedule=schedule, warmup=warmup,
                       rate=rate, width=width, bs=bs, n=n, seed=seed, preset=preset, controls='', path=path,
                       data_path=data_path)
@@ -399,12 +367,12 @@ def stability_job(path:str='runs/draw',   # Run folder of a draw (made first, wi
     dls = _dls(c['data'], c['bs'], c['seed'], data_path, c.get('n'))
     total = c['n_epoch']*len(dls.train)
     have = {t.meta['round']: t for t in res.tickets if t.meta['round'] > 0}
-    rnds = list(have) if tickets is None else [int(r) for r in _names('tickets', tickets, [str(r) for r in have])]
+    rnds = list(have) if tickets is None else [int(r) for r in check_names('tickets', tickets, [str(r) for r in have])]
     learn = Learner(dls, res.tickets[0].build_model(seed=c['seed']), metrics=accuracy,
                     **({'opt_func': papers_sgd} if c['fit'] == 'fit_step' else {}))
     tks = {f"round {r} ({have[r].sparsity:.1%} pruned)": have[r] for r in rnds}
-    df = stability(learn, _ks(ks, total), tks, pairs, c['n_epoch'], c['lr'], c['fit'], c['fit_kwargs'], seed=c['seed'],
-                   bn=bn, path=Path(path)/'stability', verbose=True)
+    df = stability(learn, comma_ks(ks, total), tks, pairs, c['n_epoch'], c['lr'], c['fit'], c['fit_kwargs'],
+                   seed=c['seed'], bn=bn, path=Path(path)/'stability', verbose=True)
     _print_stability(df)
     ax = plot_instability(df, total=total)
     ax.set_title(f"{c.get('arch')} on {c.get('data')}: instability of training")
@@ -426,12 +394,12 @@ def elastic_job(source:str='runs/draw',   # Run folder of the source draw (`--fr
                 data_path:str=None,         # Local folder of the data, if the draw used one
                )->pd.DataFrame:
     "Stretch or squeeze a draw's tickets to another depth, train them and the comparisons there; print table and cost"
-    ms = [ELASTIC_KEYS[k] for k in _names('methods', methods, ELASTIC_KEYS)]
+    ms = [ELASTIC_KEYS[k] for k in check_names('methods', methods, ELASTIC_KEYS)]
     if not ms: raise ValueError(f"`methods` must name at least one of {list(ELASTIC_KEYS)}")
     res = DrawResult.load(source)
     c = res.config
     have = [str(t.meta['round']) for t in res.tickets if t.meta['round'] > 0]
-    rnds = None if rounds is None else [int(r) for r in _names('rounds', rounds, have)]
+    rnds = None if rounds is None else [int(r) for r in check_names('rounds', rounds, have)]
     dls = _dls(c['data'], c['bs'], c['seed'], data_path, c.get('n'))
     df = elastic(res, dls, to, mapping, rnds, ms, path=path or Path(source)/f'elastic_{to}', verbose=True)
     tab = df.pivot_table(index='round', columns='method', values='test_acc')[ms]
@@ -463,11 +431,10 @@ def figure_job(name:str,                # A table or figure of the paper, or 'al
     names = list(FIGURES) if name == 'all' else [name]
     if name != 'all' and name not in FIGURES: raise ValueError(f"`name` must be one of {list(FIGURES)} or 'all', got "
                                                                f"{name!r}")
-    sd = _ints('seeds', seeds)
-    for v in sd or []: _positive_int('seeds', v, 0)
+    sd = _seeds(seeds)
     scale, out = 'full' if full else 'quick' if quick else 'small', {}
-    if executor is not None: _choice('executor', executor, ('local', 'slurm'))
-    _positive_int('workers', workers)
+    if executor is not None: check_choice('executor', executor, ('local', 'slurm'))
+    check_int('workers', workers, 1)
     every = list(sd or SCALES[scale].seeds)
     if plan:
         print('\n'.join(figure_commands(name, path, scale, data, every)), flush=True)
@@ -496,21 +463,20 @@ BENCH_MODELS = {'resnet20': dict(n_in=3, x=(3, 32, 32)), 'lenet300': dict(n_in=1
 # %% ../nbs/20_cli.ipynb #793b426b
 def comma_settings(value)->list:
     "Comma-separated precision settings of `bench --epoch` (fp32, bf16, fp16, each +channels_last +compile), each once"
-    ps = comma_names(value)
+    ps = check_names('precisions', value)
     for p in ps:
         try: parse_setting(p)
-        except ValueError as e: raise OptionError(str(e)) from None
-    if not ps: raise OptionError(f"must name at least one setting, got {value!r}")
+        except ValueError as e: raise OptionError(f"`precisions` {e}") from None
+    if not ps: raise OptionError(f"`precisions` must name at least one setting, got {value!r}")
     return ps
 
 def _bench_epoch(archs, bss, precisions, n, reps, device, path):
     "The epoch benchmark of `bench --epoch`: print and write its table"
-    names = _names('archs', archs, MODELS)
-    bl = _named('bss', comma_ints, bss, 1)
-    if not bl: raise ValueError(f"`bss` must be comma-separated batch sizes >= 1, got {bss!r}")
-    ps = _named('precisions', comma_settings, precisions)
-    _positive_int('n', n, max(bl))
-    _positive_int('reps', reps)
+    names = check_names('archs', archs, MODELS)
+    bl = check_ints('bss', bss, 1)
+    ps = comma_settings(precisions)
+    check_int('n', n, max(bl))
+    check_int('reps', reps, 1)
     df = bench_epoch(names, bl, ps, n=n, reps=reps, device=device)
     write_table(Path(path)/'bench_epoch.csv', df)
     with pd.option_context('display.float_format', '{:.3f}'.format, 'display.width', 200):
@@ -522,9 +488,9 @@ def _bench_epoch(archs, bss, precisions, n, reps, device, path):
 
 def _bench_tickets(archs:str, bs:int, reps:int, path:str)->pd.DataFrame:
     "`bench --tickets`: what each kind of ticket buys in time, one table per model, into `bench_tickets.csv`"
-    names = _names('archs', archs, ('resnet20', 'resnet8', 'resnet32', 'vgg11', 'lenet300'))
-    _positive_int('bs', bs)
-    _positive_int('reps', reps)
+    names = check_names('archs', archs, ('resnet20', 'resnet8', 'resnet32', 'vgg11', 'lenet300'))
+    check_int('bs', bs, 1)
+    check_int('reps', reps, 1)
     out = []
     for a in names:
         # LeNet-300-100 reads digits; N:M groups its 784 inputs
@@ -545,7 +511,7 @@ def compact_job(path:str='runs/draw',  # A draw's run folder
     res = DrawResult.load(path)
     rounds = [t.meta['round'] for t in res.tickets]
     r = rounds[-1] if round is None else round
-    _choice('round', r, rounds)
+    check_choice('round', r, rounds)
     t = res.tickets[rounds.index(r)]
     model = t.build_model()
     trained = Path(path)/f'trained_{r:02d}.safetensors'
@@ -584,21 +550,20 @@ def bench_job(archs:str=None,          # Comma-separated models (default: resnet
         dev = check_options(device=device)
         return _bench_epoch(archs or 'resnet20,resnet18', bss,
                             precisions or ('fp32,bf16' if dev.type == 'cuda' else 'fp32'), n, reps, dev, path)
-    names = _names('archs', archs or 'resnet20,lenet300', BENCH_MODELS)
+    names = check_names('archs', archs or 'resnet20,lenet300', BENCH_MODELS)
     if not names: raise ValueError(f"`archs` must name at least one of {list(BENCH_MODELS)}")
-    _positive_int('bs', bs)
-    _positive_int('reps', reps)
-    _positive_int('steps', steps, 4)
-    if isinstance(sparsity, bool) or not isinstance(sparsity, (int, float)) or not 0 <= sparsity < 1:
-        raise ValueError(f"`sparsity` must be in [0, 1), got {sparsity!r}")
+    check_int('bs', bs, 1)
+    check_int('reps', reps, 1)
+    check_int('steps', steps, 4)
+    check_fraction('sparsity', sparsity)
     device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
-    _choice('device', device, ('cpu', 'cuda'))
+    check_choice('device', device, ('cpu', 'cuda'))
     if device == 'cuda' and not torch.cuda.is_available(): raise ValueError("`device` is 'cuda' but torch sees no GPU")
     hw = torch.cuda.get_device_name() if device == 'cuda' else f'CPU, {torch.get_num_threads()} threads'
     res = []
     for a in names:
         spec = BENCH_MODELS[a]
-        b = bench_mask_upkeep(get_model(a, n_in=spec['n_in'], n_out=10, seed=0), (bs, *spec['x']), sparsity=sparsity,
+        b = bench_mask_upkeep(make_model(a, n_in=spec['n_in'], n_out=10, seed=0), (bs, *spec['x']), sparsity=sparsity,
                               steps=steps, warmup=3, reps=reps, device=device)
         b.insert(0, 'arch', a)
         res.append(b)
@@ -640,12 +605,10 @@ ALIASES = {'n_epoch': 'epochs', 'name': 'data', 'kinds': 'controls', 'iteration'
 def cli_message(msg:str, job)->str:
     "`msg` with every backticked argument that is an option of `job` written as the user types it: `--epochs`"
     ps = inspect.signature(job).parameters
-    opts = set(ps)
-    def _opt(m):
-        k = m.group(1) if m.group(1) in opts else ALIASES.get(m.group(1), m.group(1))   # the job's own name first
-        if k not in opts: return m.group(0)
-        return k if ps[k].default is inspect.Parameter.empty else f'--{k}'   # a positional as --help writes it
-    return re.sub(r'`(\w+)`', _opt, msg)
+    # the library's name of an option, where the job calls it otherwise (the job's own names first)
+    ours = lambda m: f'`{ALIASES[m[1]]}`' if m[1] not in ps and ALIASES.get(m[1]) in ps else m[0]
+    msg = re.sub(r'`(\w+)`', ours, msg)
+    return as_typed(msg, {k: p.default is not inspect.Parameter.empty for k,p in ps.items()})   # a positional: bare
 
 def init_distributed()->int:
     "Join the `torch.distributed` job `torchrun` started (one process per GPU; gloo on a CPU); the number of processes"
@@ -663,18 +626,31 @@ def _choices(job)->dict:
     "`{option: its values}` of the job's options whose values are the keys of a table, for `--help`"
     ch = {'data': list(DATASETS), 'arch': list(MODELS), 'to': list(MODELS), 'criterion': CLI_CRITERIA,
           'controls': list(CONTROLS), 'spend': list(RECIPES), 'recipes': list(RECIPES), 'preset': list(PRESETS),
-          'methods': list(ELASTIC_KEYS), 'mapping': list(STRATEGIES), 'name': [*FIGURES, 'all']}
+          'methods': list(ELASTIC_KEYS), 'mapping': list(STRATEGIES), 'name': [*FIGURES, 'all'],
+          'rewind': list(REWINDS), 'schedule': list(SCHEDULES), 'precision': list(PRECISIONS), 'bn': list(BN_MODES)}
     return {k: v for k,v in ch.items() if k in inspect.signature(job).parameters}
 
-CHOICES = ('data', 'criterion', 'preset', 'to')   # one value from a table: argparse's `choices`
+# one value from a table: argparse's `choices`
+CHOICES = ('data', 'criterion', 'preset', 'to', 'rewind', 'schedule', 'precision', 'bn')
+
+def _list_checks(job)->dict:
+    """`{option: ('names', allowed) or ('ints', lowest)}` of the job's comma-list options that `lottery_fastai.checks`
+    checks (data, so that `lottery_fastai.entry` checks them too, without torch)"""
+    names = {'controls': CONTROLS, 'spend': RECIPES, 'recipes': RECIPES, 'methods': ELASTIC_KEYS, 'archs': None}
+    out = {**{k: ('names', None if a is None else list(a)) for k,a in names.items()},
+           **{k: ('ints', lo) for k,lo in (('seeds', 0), ('bss', 1), ('tickets', 1), ('rounds', 1))}}
+    ps = inspect.signature(job).parameters
+    return {k: v for k,v in out.items() if k in ps and ps[k].annotation is str}
+
+def list_check(name:str, kind:str, arg):
+    "The check of the comma-list option `name`: `kind` 'names' (from `arg`, or any) or 'ints' (each >= `arg`)"
+    if kind == 'names': return partial(check_names, name, allowed=arg)
+    return partial(check_ints, name, lo=arg, empty_ok=True)
 
 def _checks(job)->dict:
     "`{option: check}` of the job's comma-list options: each check raises `OptionError` on a bad value"
-    checks = {'controls': lambda v: comma_names(v, CONTROLS), 'spend': lambda v: comma_names(v, RECIPES),
-              'recipes': lambda v: comma_names(v, RECIPES), 'methods': lambda v: comma_names(v, ELASTIC_KEYS),
-              'archs': comma_names, 'seeds': lambda v: comma_ints(v, 0), 'bss': lambda v: comma_ints(v, 1),
-              'tickets': lambda v: comma_ints(v, 1), 'rounds': lambda v: comma_ints(v, 1), 'precisions': comma_settings,
-              'ks': lambda v: comma_ks(v, 10**12)}
+    checks = {k: list_check(k, *v) for k,v in _list_checks(job).items()}
+    checks.update(precisions=comma_settings, ks=lambda v: comma_ks(v, 10**12))
     ps = inspect.signature(job).parameters
     return {k: f for k,f in checks.items() if k in ps and ps[k].annotation is str}
 
@@ -687,7 +663,7 @@ def _checked(check):
 
 def _refuse(message:str):
     "argparse's errors as one line, like every other refused option (argparse would add its usage)"
-    raise OptionError(message)
+    raise OptionError(one_line(message))
 
 def job_parser(job, name:str):
     """The job's parser, from its docments: a one-value option from a table checked by argparse's `choices`, a comma
@@ -703,14 +679,7 @@ def job_parser(job, name:str):
 
 def _spelled(parser, argv:list)->list:
     "`argv` with each option as `parser` spells it (fastcore 1: `--gradinit_iters`; fastcore 2: `--gradinit-iters`)"
-    known = {s for a in parser._actions for s in a.option_strings}
-    def spell(a):
-        name, eq, val = a.partition('=')
-        if not name.startswith('--') or name in known: return a
-        alts = ('--' + name[2:].replace('_', '-'), '--' + name[2:].replace('-', '_'))
-        alt = next((o for o in alts if o in known), name)
-        return alt + eq + val
-    return [spell(a) for a in argv]
+    return spelled({s for a in parser._actions for s in a.option_strings}, argv)
 
 def usage()->str:
     "What `lottery_fastai --help` prints: the jobs, one line each"
@@ -729,9 +698,24 @@ def help_texts()->dict:
         if old is None: del os.environ['COLUMNS']
         else: os.environ['COLUMNS'] = old
 
+OPTIONS_FILE = HELP_FILE.with_name('cli_options.json')
+
+def _spec(a, lists:dict)->dict:
+    "What `lottery_fastai.entry` needs of the parser's action `a` to check a value as this parser does"
+    return dict(flags=a.option_strings, dest=a.dest, flag=isinstance(a, argparse._StoreTrueAction), required=a.required,
+                type=a.type.__name__ if a.type in (int, float) else None, choices=list(a.choices or []) or None,
+                list=lists.get(a.dest))
+
+def option_specs()->dict:
+    "`{job: [one dict per option of its parser]}`: what `lottery_fastai.entry` checks a command against, without torch"
+    return {k: [_spec(a, _list_checks(j)) for a in job_parser(j, k)._actions if not isinstance(a, argparse._HelpAction)]
+            for k,j in JOBS.items()}
+
 def write_help(path=HELP_FILE)->Path:
     """Write `help_texts()` to `lottery_fastai/cli_help.json`, which the `lottery_fastai` command prints for `--help`
-    without importing torch; run it after changing a job's options (a test checks that the file is current)"""
+    without importing torch, and `option_specs()` to `cli_options.json`, which it checks a command with first; run it
+    after changing a job's options (a test checks that both files are current)"""
+    write_json(Path(path).with_name(OPTIONS_FILE.name), option_specs())
     return write_json(path, help_texts())
 
 def main(argv=None)->int:
@@ -739,15 +723,12 @@ def main(argv=None)->int:
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = '--debug' in argv
     argv = [a for a in argv if a != '--debug']
-    # torchrun reads `--n` as an abbreviation of its own options: `--n_images` is the same option, for use under it
-    argv = ['--n' + a[len('--n_images'):] if a == '--n_images' or a.startswith('--n_images=') else a for a in argv]
     if not argv or argv[0] not in JOBS:
         asked = bool(argv) and argv[0] in ('-h', '--help')   # asked for: stdout and 0, as argparse does
         print(usage(), file=sys.stdout if asked else sys.stderr)
+        if argv and not asked: print(unknown_job(argv[0], JOBS), file=sys.stderr)
         return 0 if asked else 2
-    job = JOBS[argv[0]]
-    # `from` is Python's: the parameter is `source`
-    if job is elastic_job: argv = ['--source' if a == '--from' else a for a in argv]
+    job, argv = JOBS[argv[0]], [argv[0], *argv_aliases(argv[0], argv[1:])]
     parser = job_parser(job, argv[0])
     try:
         args = vars(parser.parse_args(_spelled(parser, argv[1:])))

@@ -11,8 +11,8 @@ from pathlib import Path
 import torch, torch.nn as nn, pandas as pd
 from fastcore.basics import patch
 from .io import save_tensors, load_tensors
-from .models import get_model
-from .masks import (apply_masks, trace_groups, _channel_group, _pname, prunable, prune, full_masks,
+from .models import make_model, model_from_meta
+from .masks import (apply_masks, trace_groups, channel_group, weight_of, prunable, prune, full_masks,
                                   channel_groups, parse_granularity)
 from .draw import Ticket
 
@@ -35,10 +35,10 @@ def compact(model:nn.Module,          # The network, trained or not (it is copie
     if masks is not None: apply_masks(m, masks)
     dg, tgs = trace_groups(m, example)
     names, params = {id(mod): n for n,mod in m.named_modules()}, dict(m.named_parameters())
-    everything = {_pname(n) for n,mod in m.named_modules() if isinstance(mod, (nn.Conv2d, nn.Linear))}
+    everything = {weight_of(n) for n,mod in m.named_modules() if isinstance(mod, (nn.Conv2d, nn.Linear))}
     plan = []
     for grp in tgs:
-        g = _channel_group(dg, grp, names, everything)
+        g = channel_group(dg, grp, names, everything)
         if g is None or not g.inp: continue   # a channel with no reader is the network's output
         gone = _unread_units(g, params)
         if gone.all(): gone[0] = False        # a layer keeps one channel: its shape stays a layer's
@@ -72,7 +72,7 @@ def compact(self:Ticket, model:nn.Module=None, example:torch.Tensor=None)->nn.Mo
 def save_compact(path, model:nn.Module):
     "Write a `compact` model: its weights as safetensors, and in their metadata the code-free recipe to rebuild it"
     meta = getattr(model, 'compact_meta', None)
-    if not meta or 'arch' not in meta: raise ValueError("`model` must come from `compact` of a model of `get_model` "
+    if not meta or 'arch' not in meta: raise ValueError("`model` must come from `compact` of a model of `make_model` "
                                                         "(its `compact_meta` names the 'arch')")
     save_tensors(path, model.state_dict(), {'compact': meta})
 
@@ -81,7 +81,7 @@ def load_compact(path)->nn.Module:
     state, meta = load_tensors(path)
     meta = meta['compact']
     import torch_pruning as tp
-    m = get_model(meta['arch'], n_in=meta.get('n_in', 3), n_out=meta.get('n_out', 10), **meta.get('model_kwargs', {}))
+    m = model_from_meta(meta)
     m.eval()
     dg = tp.DependencyGraph().build_dependency(m, example_inputs=torch.zeros(1, *meta['input_shape']))
     dg.load_pruning_history(meta['pruning_history'])
@@ -125,7 +125,7 @@ def _step_fn(m:nn.Module, masks:dict, x, y):
 def ticket_variants(arch:str='resnet20', n_in:int=3, img:int=32, sparsities=(0.5, 0.9), channels=(0.25, 0.5, 0.75),
                     nm:str='2:4', seed:int=0, **model_kwargs)->dict:
     "{name: (model, masks)}: dense, unstructured, N:M and channel tickets (masked and compact) of one initialisation"
-    base = get_model(arch, n_in=n_in, n_out=10, seed=seed, **model_kwargs)
+    base = make_model(arch, n_in=n_in, n_out=10, seed=seed, **model_kwargs)
     x = torch.zeros(2, n_in, img, img)
     ws = prunable(base)
     out = {'dense': (base, None)}
@@ -141,7 +141,7 @@ def ticket_variants(arch:str='resnet20', n_in:int=3, img:int=32, sparsities=(0.5
         out[f'channels {f:.0%} (compact)'] = (compact(base, cm, x), None)
     return out
 
-def bench_tickets(arch:str='resnet20',    # Model of `get_model`
+def bench_tickets(arch:str='resnet20',    # Model of `make_model`
                   bs:int=32,              # Batch size of inference and of the training step
                   n_in:int=3, img:int=32, # Input channels and size
                   sparsities=(0.5, 0.9),  # Unstructured tickets (global magnitude), masked

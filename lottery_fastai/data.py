@@ -22,6 +22,7 @@ from fastai.losses import CrossEntropyLossFlat
 from fastai.vision.core import PILImage, PILImageBW
 from fastai.vision.data import ImageBlock, imagenet_stats, cifar_stats, mnist_stats
 from fastai.vision.augment import RandTransform
+from .checks import check_int
 
 # %% ../nbs/00_data.ipynb #a34722e7
 def _check_pct(name, v, lo_open=True):
@@ -105,14 +106,11 @@ def test(self:DataLoaders):
     "The held-out test `DataLoader` (the third loader), or `None` when there is none"
     return self.loaders[2] if len(self.loaders) > 2 else None
 
-def _check_bs(bs):
-    if not isinstance(bs, (int, np.integer)) or isinstance(bs, bool) or bs < 1:
-        raise ValueError(f"`bs` must be a positive int, got {bs!r}")
+def _check_bs(bs): check_int('bs', bs, 1)
 
 def check_seed(seed, name:str='seed'):
     "Refuse a seed that is not an int >= 0 (NumPy's generators take no negative seed), naming the argument"
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"`{name}` must be an int >= 0, got {seed!r}")
+    check_int(name, seed, 0)
 
 def mnist5k_dls(bs:int=128,        # Batch size
                 valid_pct=0.1,     # Fraction of the non-test part used for validation
@@ -126,8 +124,7 @@ def mnist5k_dls(bs:int=128,        # Batch size
     check_seed(seed)
     x,y = load_mnist5k()
     if n is not None:
-        if not isinstance(n, int) or isinstance(n, bool) or not 10 <= n <= len(y):
-            raise ValueError(f"`n` must be an int in [10, {len(y)}], got {n!r}")
+        check_int('n', n, 10, len(y))
         keep = torch.from_numpy(np.random.default_rng(seed).permutation(len(y))[:n])
         x,y = x[keep],y[keep]
     trn,val,tst = split_idxs(len(y), valid_pct, test_pct, seed)

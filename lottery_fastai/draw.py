@@ -21,11 +21,12 @@ from fastcore.meta import delegates
 from fastai.learner import Learner
 from fastai.optimizer import SGD
 from fastai.callback.schedule import ParamScheduler, fit_one_cycle, fit_flat_cos
+from .checks import check_int, check_number, check_fraction, check_choice
 from .io import save_tensors, load_tensors, read_json
 from .runs import Run, lock_holder, jsonable, same_config
 from .data import reseed, check_seed, TensorDataset
-from .models import get_model
-from .masks import (prunable, prune, apply_masks, sparsity, full_masks, get_criterion, check_fraction,
+from .models import make_model, model_from_meta
+from .masks import (prunable, prune, apply_masks, sparsity, full_masks, get_criterion,
                                   LayerCollapseError, parse_granularity, nm_groups, nm_keep, nm_rounds, channel_groups)
 from .callbacks import (MaskCallback, RewindCallback, SkipToIter, FiniteLossCallback, EpochLog, state_copy,
                                       rewind_iter, check_options, option_cbs, agree_across_ranks)
@@ -91,10 +92,7 @@ class Ticket:
 @patch
 def build_model(self:Ticket, seed:int=None)->nn.Module:
     "A freshly initialised model of the ticket's architecture (from meta 'arch', 'n_in', 'n_out', 'model_kwargs')"
-    if 'arch' not in self.meta: raise ValueError("the ticket needs meta['arch'] (and 'n_in', 'n_out') to rebuild its "
-                                                 "model")
-    return get_model(self.meta['arch'], n_in=self.meta.get('n_in', 3), n_out=self.meta.get('n_out', 10), seed=seed,
-                     **self.meta.get('model_kwargs', {}))
+    return model_from_meta(self.meta, seed)
 
 @patch
 def random_reinit(self:Ticket, seed:int=1)->Ticket:
@@ -171,8 +169,7 @@ def fit_step(self:Learner, n_epoch:int,     # Epochs
     "Fit with step decay of the learning rate (after an optional linear warmup), the schedule of the LTH papers"
     ms = step_milestones(n_epoch, milestones)
     total = n_epoch*len(self.dls.train)
-    if not isinstance(warmup, int) or isinstance(warmup, bool) or not 0 <= warmup < total:
-        raise ValueError(f"`warmup` must be an int in [0, {total}) (the iterations of training), got {warmup!r}")
+    check_int('warmup', warmup, 0, total - 1, note='(iterations of training)')
     sched = {'lr': sched_warmup(sched_step([lr*gamma**i for i in range(len(ms)+1)], [m/n_epoch for m in ms]),
                                 warmup/total)}
     self.fit(n_epoch, cbs=L(ParamScheduler(sched)) + L(cbs), wd=wd, reset_opt=reset_opt, start_epoch=start_epoch)
@@ -216,14 +213,11 @@ REWINDS = ('weights', 'lr')
 
 def check_fit(fit:str, n_epoch:int, lr:float=None, fit_kwargs:dict=None)->dict:
     "Check a round's training settings; the keyword arguments of the fit method, `lr` under the name that method uses"
-    if not isinstance(n_epoch, int) or isinstance(n_epoch, bool) or n_epoch < 1:
-        raise ValueError(f"`n_epoch` must be a positive int (a schedule needs epochs), got {n_epoch!r}")
+    check_int('n_epoch', n_epoch, 1)
     if not isinstance(fit, str) or not fit.startswith('fit') or not callable(getattr(Learner, fit, None)):
         raise ValueError("`fit` must name a fastai fit method such as 'fit_one_cycle', 'fit_flat_cos', 'fit_step' "
                          f"or 'fit', got {fit!r}")
-    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr)
-                           or lr <= 0):
-        raise ValueError(f"`lr` must be a positive finite number, got {lr!r}")
+    if lr is not None: check_number('lr', lr, 0, lo_open=True)
     fkw = dict(fit_kwargs or {})
     if fit == 'fit_step': step_milestones(n_epoch, fkw.get('milestones'))
     if lr is not None: fkw['lr' if fit in ('fit', 'fit_step') else 'lr_max'] = lr
@@ -352,10 +346,6 @@ def remaining_axis(ax):
 # %% ../nbs/04_draw.ipynb #b1e6b3d4
 sparsity_ = sparsity   # `draw` has an argument of this name
 
-def _int_at_least(name, v, lo):
-    if not isinstance(v, int) or isinstance(v, bool) or v < lo: raise ValueError(f"`{name}` must be an int >= {lo}, "
-                                                                                 f"got {v!r}")
-
 # training options: speed, not method (`sync_bn` aside, which changes what BatchNorm sees: it is recorded when on)
 OPTIONS = dict(precision='fp32', channels_last=False, compile=False, sync_bn=False)
 
@@ -382,14 +372,14 @@ def _check_granularity(learn:Learner, crit, a:dict, ws:dict)->tuple:
 
 def _draw_spec(learn:Learner, a:dict)->SimpleNamespace:
     "Check every argument of `Learner.draw` (`a`) before anything is trained or written; the draw's settings"
-    _int_at_least('rounds', a['rounds'], 1)
-    _int_at_least('prune_batches', a['prune_batches'], 1)
+    check_int('rounds', a['rounds'], 1)
+    check_int('prune_batches', a['prune_batches'], 1)
     if a['sparsity'] is not None and a['rounds'] != 1: raise ValueError("`sparsity` (one-shot pruning) needs "
                                                                         f"`rounds=1`, got rounds={a['rounds']}")
     # a rate of 0 would run rounds that prune nothing
     if a['sparsity'] is None: check_fraction('rate', a['rate'], lo_open=True)
     else: check_fraction('sparsity', a['sparsity'], lo_open=True)
-    if a['rewind'] not in REWINDS: raise ValueError(f"`rewind` must be one of {REWINDS}, got {a['rewind']!r}")
+    check_choice('rewind', a['rewind'], REWINDS)
     check_seed(a['seed'])
     if a['data_seed'] is not None: check_seed(a['data_seed'], 'data_seed')
     if a['data_seed'] == a['seed']: a['data_seed'] = None   # the default, given: recorded as the default, one folder
@@ -402,7 +392,7 @@ def _draw_spec(learn:Learner, a:dict)->SimpleNamespace:
     check_options(a['precision'], a['channels_last'], a['compile'], learn.dls.device, a['sync_bn'])
     name = a['criterion'] if isinstance(a['criterion'], str) else 'custom'
     gran, groups, example = _check_granularity(learn, crit, a, ws)
-    # a model of `get_model` says how to rebuild it; `meta` adds to it or overrides it
+    # a model of `make_model` says how to rebuild it; `meta` adds to it or overrides it
     meta = {**getattr(learn.model, 'arch_meta', {}), **(a['meta'] or {}), 'seed': a['seed'], 'rewind': a['rewind'],
             'rewind_iter': k, 'criterion': name, 'fit': a['fit'], 'n_epoch': a['n_epoch']}
     if gran != 'weight': meta.update(granularity=gran, input_shape=list(example.shape[1:]))   # absent: 'weight'
@@ -613,7 +603,7 @@ def prune_at_init(model:nn.Module,           # An untrained model (its weights a
                  )->Ticket:
     "Prune `model` once, before any training, with `criterion`: a `Ticket` at the initialisation"
     check_fraction('sparsity', sparsity, lo_open=True)
-    _int_at_least('n_batches', n_batches, 1)
+    check_int('n_batches', n_batches, 1)
     crit = get_criterion(criterion)
     ws = prunable(model, **(prunable_kwargs or {}))
     init = {k: w.detach().clone() for k,w in ws.items()}

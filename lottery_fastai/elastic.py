@@ -8,7 +8,7 @@ __all__ = ['STRATEGIES', 'ELASTIC_METHODS', 'family', 'parse_mapping', 'mapping_
 # %% ../nbs/10_elastic.ipynb #40f58ad8
 import re, time, copy
 import torch, torch.nn as nn, pandas as pd
-from .models import CIFAR_DEPTHS, VGG_CFGS, get_model
+from .models import CIFAR_DEPTHS, VGG_CFGS, make_model, model_from_meta
 from .masks import prunable, prune
 from .draw import Ticket
 
@@ -124,8 +124,7 @@ def transfer(ticket:Ticket,          # A ticket of a CIFAR ResNet (6n+2) or a VG
     maps = _stage_maps(src_stages, tgt_stages, mapping)
     unit_of = {tgt[d]: (src[a], i > 0) for src,tgt,m in zip(src_stages, tgt_stages, maps)
                for a,ds in m.items() for i,d in enumerate(ds)}
-    target = get_model(target_arch, n_in=ticket.meta.get('n_in', 3), n_out=ticket.meta.get('n_out', 10),
-                       **ticket.meta.get('model_kwargs', {}))
+    target = model_from_meta(ticket.meta, arch=target_arch)
     g, state, masks = torch.Generator().manual_seed(seed), {}, {}
     for k,v in target.state_dict().items():
         sk, rep = _source_key(k, unit_of)
@@ -167,8 +166,7 @@ def _target_imp(s, run, dls)->tuple:
     """(the target's own IMP draw, with the source's settings, in its own run folder; its wall time to the last round
     moved, from the draw's record of every round, so a resumed or extended draw counts all of it)"""
     c, meta = s.cfg, {**s.meta, 'arch': s.target}
-    learn = _learner(dls, get_model(s.target, n_in=meta.get('n_in', 3), n_out=meta.get('n_out', 10), seed=c['seed'],
-                                    **meta.get('model_kwargs', {})), c)
+    learn = _learner(dls, model_from_meta(meta, c['seed']), c)   # meta['arch'] is the target
     t0, folder = time.perf_counter(), None if run.path is None else run.path/f'imp_{s.target}'
     # a folder that went further for earlier `rounds` keeps its rounds: it is drawn to the furthest of the two
     done = len(finished_rounds(folder, {})[0]) - 1 if folder is not None else 0
@@ -190,8 +188,7 @@ def _control(s, method, r, e, imp, dls)->Ticket:
     if method == 'shuffled replicas':
         return transfer(s.source.tickets[r], s.target, s.mapping, shuffle_replicas=True, seed=c['seed'] + r)
     if method == 'random': return e.random_mask(seed=c['seed'] + 1000 + r)
-    model = get_model(s.target, n_in=meta.get('n_in', 3), n_out=meta.get('n_out', 10), seed=c['seed'],
-                      **meta.get('model_kwargs', {}))
+    model = model_from_meta(meta, c['seed'], arch=s.target)
     # the target's trained dense network (IMP's round 0), pruned once to e's sparsity, rewound like IMP
     if method == 'OMP':
         model.load_state_dict(imp.dense_state())

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['SCALES', 'DRAWS', 'FIGURES', 'S44', 'S45', 'MARGINAL', 'CLAIMS', 'Scale', 'Figures', 'omp_draw', 'omp_spend',
-           'save_figure', 'fig1', 'fig4a', 'fig4b', 'fig8', 'fig9', 'figA13', 'tableA1', 'spent_model', 'fig2', 'fig10',
+           'save_figure', 'fig1', 'fig4a', 'fig4b', 'fig8', 'fig9', 'figA13', 'tableA1', 'fig2', 'fig10',
            'StopAfterEpoch', 'fig11', 'fig5', 'figA12', 'figure', 'paired_acc', 'dense_gate', 'spending_claims']
 
 # %% ../nbs/11_figures.ipynb #e29512aa
@@ -18,12 +18,12 @@ from fastai.callback.core import Callback, CancelFitException
 from .runs import Run
 from .io import write_table, load_tensors, replace_atomic
 from .data import get_dls
-from .models import get_model
+from .models import make_model
 from .masks import prunable, prune
 from .callbacks import state_copy
 from .draw import DrawResult, Ticket, papers_sgd, pruning_batches, remaining_axis, finished_rounds
 from .tweaks import TweakContext
-from .spend import RECIPES, PRESETS, spend, spend_draw, get_recipe, plot_spend, SpendResult
+from .spend import spent_model, RECIPES, PRESETS, spend, spend_draw, get_recipe, plot_spend, SpendResult
 from .gradinit import Rescale
 from .analysis import hessian_top, perturbation, loss_surface, plot_contour, HessianCallback, table_a1
 from .stats import Gate, claim, claims_table
@@ -85,7 +85,7 @@ class Figures:
         "The IMP draw of `kind` ('init' or '18pct') and `seed`, from its folder (made if missing)"
         s, dls = self.s, self.dls(seed)
         meta = {**self.meta(), 'n_out': dls.c}
-        model = get_model(s.arch, n_in=meta['n_in'], n_out=dls.c, seed=seed, **s.model_kwargs)
+        model = make_model(s.arch, n_in=meta['n_in'], n_out=dls.c, seed=seed, **s.model_kwargs)
         learn = Learner(dls, model, metrics=accuracy, **({'opt_func': papers_sgd} if s.sgd else {}))
         with learn.no_bar(), learn.no_logging():
             return learn.draw(rounds=s.rounds, rate=s.rate, n_epoch=s.n_epoch, lr=s.lr, fit=s.fit,
@@ -206,18 +206,13 @@ def _recipe(F, name):
     r = get_recipe(name)
     return r.with_(gradinit_iters=F.s.gradinit_iters) if F.s.gradinit_iters and r.get(Rescale) else r
 
-def spent_model(F:Figures, kind:str, seed:int, recipe:str, rnd:int=None)->tuple:
-    """(model, masks) of the ticket of round `rnd` (default: the last) spent with `recipe`, rebuilt with its tweaks and
-    its saved weights"""
+def _spent(F:Figures, kind:str, seed:int, recipe:str, rnd:int=None)->tuple:
+    "(model, masks) of the ticket of round `rnd` (default: the last) spent with `recipe` (spent first if need be)"
     res = F.draw(kind, seed)
     rnd = rnd or res.tickets[-1].meta['round']
     F.spend(kind, seed, [recipe])
-    t, r = res.tickets[rnd], get_recipe(recipe)
-    model = t.apply(t.build_model())
-    for tw in r.tweaks: tw.to_model(model, TweakContext(arch=t.meta.get('arch')))
     f = res.path/'spend'/'models'/f'{recipe}_round_{rnd:02d}_seed_{seed}.safetensors'
-    model.load_state_dict(load_tensors(f)[0])
-    return model.eval(), t.masks
+    return spent_model(f), res.tickets[rnd].masks
 
 def _batches(F, seed): return pruning_batches(F.dls(seed), 2)
 
@@ -234,7 +229,7 @@ def fig2(F:Figures):
     acts, rows = {'vanilla': 'ReLU', 'swish': 'Swish', 'mish': 'Mish'}, []
     for s in F.s.seeds:
         for rc,act in acts.items():
-            m, masks = spent_model(F, 'init', s, rc)
+            m, masks = _spent(F, 'init', s, rc)
             r = hessian_top(m, _batches(F, s), masks, max_iter=50)
             rows.append(dict(seed=s, recipe=rc, act=act, eigenvalue=r['eigenvalue'], n_hvp=r['n_hvp']))
     df = pd.DataFrame(rows)
@@ -262,7 +257,7 @@ def fig10(F:Figures, ts=None):
     ts, rows = ts or [t/10 for t in range(-10, 11)], []
     for s in F.s.seeds:
         for rc in ('vanilla', 'AT+TRT'):
-            m, masks = spent_model(F, 'init', s, rc)
+            m, masks = _spent(F, 'init', s, rc)
             b = _batches(F, s)
             rows.append(perturbation(m, b, hessian_top(m, b, masks, max_iter=50)['vector'],
                                      ts).assign(seed=s, recipe=rc))
@@ -284,7 +279,7 @@ def _contours(F, recipes, early:bool, n:int)->pd.DataFrame:
     s, rows = F.s.seeds[0], []
     with Run(F.root/'analysis', {'job': 'figures analysis'}, what='figures analysis') as run:
         for rc in recipes:
-            m, masks = spent_model(F, 'init', s, rc)
+            m, masks = _spent(F, 'init', s, rc)
             name = f'early/{rc}_seed_{s}.safetensors'
             if early and not run.done(name):
                 cb = StopAfterEpoch(F.s.early_epoch)

@@ -18,6 +18,7 @@ from fastai.learner import Learner
 from fastai.optimizer import SGD
 from fastai.callback.progress import ProgressCallback   # `Learner.no_bar`
 from fastprogress.fastprogress import progress_bar
+from .checks import check_int, check_number
 from .bench import StepTimer
 from .tweaks import Tweak, TweakContext, register_tweak
 
@@ -68,11 +69,9 @@ class _ScaleAdam:
 
 def _check_gradinit(model, masks, n_iter, floor, **positive)->dict:
     "The masks (`{}` for None), once every setting is checked"
-    if not isinstance(n_iter, int) or isinstance(n_iter, bool) or n_iter < 1:
-        raise ValueError(f"`n_iter` must be a positive int, got {n_iter!r}")
-    for name,v in positive.items():
-        if not v > 0: raise ValueError(f"`{name}` must be > 0, got {v!r}")
-    if not 0 < floor <= 1: raise ValueError(f"`floor` must be in (0, 1], got {floor!r}")
+    check_int('n_iter', n_iter, 1)
+    for name,v in positive.items(): check_number(name, v, 0, lo_open=True)
+    check_number('floor', floor, 0, 1, lo_open=True)
     unknown = [k for k in (masks or {}) if k not in dict(model.named_parameters())]
     if unknown: raise ValueError(f"`masks` names tensors the model does not have: {unknown[:3]}")
     return masks or {}
@@ -168,9 +167,7 @@ class Rescale(Tweak):
     name: ClassVar[str] = 'rescale'
     order: ClassVar[int] = 30
     def __post_init__(self):
-        n = self.gradinit_iters
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1: raise ValueError("`gradinit_iters` must be a "
-                                                                                    f"positive int, got {n!r}")
+        check_int('gradinit_iters', self.gradinit_iters, 1)
     def to_init(self, model, ctx:TweakContext):
         capped = ctx.gradinit_budget is not None and ctx.run_steps is not None
         n = n_iter_for(ctx.run_steps, ctx.gradinit_budget, self.gradinit_iters) if capped else self.gradinit_iters

@@ -4,15 +4,17 @@
 
 # %% auto #0
 __all__ = ['KINDS', 'NEEDS', 'SCOPES', 'CRITERIA', 'prunable', 'full_masks', 'Criterion', 'PruneInputs', 'magnitude',
-           'random_score', 'lilf', 'movement', 'snip', 'grasp', 'synflow', 'get_criterion', 'check_fraction',
-           'parse_granularity', 'nm_groups', 'nm_keep', 'nm_rounds', 'ChannelGroup', 'trace_groups', 'channel_groups',
-           'prune', 'LayerCollapseError', 'check_collapse', 'apply_masks', 'sparsity', 'sparsity_report']
+           'random_score', 'lilf', 'movement', 'snip', 'grasp', 'synflow', 'get_criterion', 'parse_granularity',
+           'nm_groups', 'nm_keep', 'nm_rounds', 'ChannelGroup', 'weight_of', 'trace_groups', 'channel_group',
+           'channel_groups', 'prune', 'LayerCollapseError', 'check_collapse', 'apply_masks', 'sparsity',
+           'sparsity_report']
 
 # %% ../nbs/02_masks.ipynb #f5bd4d8b
 import copy
 from dataclasses import dataclass
 from typing import Callable
 import torch, torch.nn as nn, torch.nn.functional as F, pandas as pd
+from .checks import check_fraction
 
 # %% ../nbs/02_masks.ipynb #7fd19b68
 KINDS = {'conv': nn.Conv2d, 'linear': nn.Linear}
@@ -151,11 +153,6 @@ def get_criterion(criterion)->Criterion:
     raise ValueError(f"`criterion` must be one of {list(CRITERIA)} or a `Criterion`, got {criterion!r}")
 
 # %% ../nbs/02_masks.ipynb #bec0b736
-def check_fraction(name:str, v, lo_open:bool=False):
-    "Refuse anything but a number in [0, 1) ((0, 1) with `lo_open`), naming the argument"
-    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and v == v and (0 < v < 1 if lo_open else 0 <= v < 1)
-    if not ok: raise ValueError(f"`{name}` must be in {'(0, 1)' if lo_open else '[0, 1)'}, got {v!r}")
-
 def _lowest(scores, n):
     "Boolean tensor marking the `n` lowest of 1-d `scores`, ties broken by position (stable sort)"
     out = torch.zeros_like(scores, dtype=torch.bool)
@@ -251,7 +248,9 @@ class ChannelGroup:
     out: list     # [(weight name, rows, units)]: the filters (rows, dim 0) that produce each unit
     inp: list     # [(weight name, input slices, units)]: the weights (dim 1) that read each unit
 
-def _pname(n): return f'{n}.weight' if n else 'weight'
+def weight_of(module_name:str)->str:
+    "The name of the weight of the module called `module_name` ('' is the model itself)"
+    return f'{module_name}.weight' if module_name else 'weight'
 
 def trace_groups(m:nn.Module, example:torch.Tensor):
     "Torch-Pruning's dependency graph of `m` (traced in eval mode; `m` is the module it will prune) and its groups"
@@ -265,7 +264,7 @@ def trace_groups(m:nn.Module, example:torch.Tensor):
     # the last layer's outputs are the classes: never a unit (its inputs are, as the readers of the units before it)
     return dg, list(dg.get_all_groups(ignored_layers=[layers[-1]], root_module_types=(nn.Conv2d, nn.Linear)))
 
-def _channel_group(dg, grp, names:dict, weights)->ChannelGroup:
+def channel_group(dg, grp, names:dict, weights)->ChannelGroup:
     "One Torch-Pruning group as a `ChannelGroup`, or None when a conv/linear layer in it is not in `weights`"
     out, inp = [], []
     for it in grp.items:
@@ -274,10 +273,10 @@ def _channel_group(dg, grp, names:dict, weights)->ChannelGroup:
         is_out = dg.is_out_channel_pruning_fn(dep.handler)
         # a depthwise convolution's input slice is its own filter, already a unit's row
         if not is_out and isinstance(mod, nn.Conv2d) and mod.groups > 1: continue
-        n = _pname(names[id(mod)])
+        n = weight_of(names[id(mod)])
         if n not in weights: return None
         (out if is_out else inp).append((n, torch.tensor(it.idxs), torch.tensor(it.root_idxs)))
-    return ChannelGroup(_pname(names[id(grp[0].dep.target.module)]), len(grp[0].idxs), out, inp)
+    return ChannelGroup(weight_of(names[id(grp[0].dep.target.module)]), len(grp[0].idxs), out, inp)
 
 def channel_groups(model:nn.Module,       # The network (traced on a copy in eval mode: it is never touched)
                    weights:dict,          # {name: weight} from `prunable`: a group with a layer outside it stays dense
@@ -289,8 +288,8 @@ def channel_groups(model:nn.Module,       # The network (traced on a copy in eva
     names = {id(mod): n for n,mod in m.named_modules()}
     groups, dense = [], []
     for grp in tgs:
-        g = _channel_group(dg, grp, names, weights)
-        if g is None: dense.append(_pname(names[id(grp[0].dep.target.module)]))
+        g = channel_group(dg, grp, names, weights)
+        if g is None: dense.append(weight_of(names[id(grp[0].dep.target.module)]))
         else: groups.append(g)
     if not groups: raise ValueError("no channel of the model can be pruned: every coupled group holds a layer outside "
                                     f"`weights` (left dense: {dense})")

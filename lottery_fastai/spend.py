@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['RECIPES', 'PRESETS', 'Recipe', 'get_recipe', 'Preset', 'check_budget', 'tweaked_model', 'spend', 'SpendResult',
-           'stage_of', 'plot_spend', 'distinct_ints', 'arch_meta', 'spent_model', 'spend_draw']
+           'stage_of', 'plot_spend', 'spent_model', 'spend_draw']
 
 # %% ../nbs/07_spend.ipynb #9ef23a15
 import time, dataclasses
@@ -16,11 +16,12 @@ from fastai.learner import Learner
 from fastai.metrics import accuracy
 from fastai.callback.progress import ProgressCallback
 from fastai.imports import noop
+from .checks import check_ints, check_number
 from .io import load_tensors, read_table
 from .runs import Run, bar, config_diff
 from .data import reseed, check_seed
 from .callbacks import MaskCallback, SkipToIter, FiniteLossCallback, EpochLog, option_cbs, check_options
-from .models import get_model
+from .models import make_model, model_from_meta, arch_meta
 from .draw import (Ticket, DrawResult, score, state_copy, papers_sgd, check_fit, remaining_axis, finished_rounds,
                                  options_config, OPTIONS)
 from .tweaks import (Tweak, TweakContext, TWEAKS, tweak_from_dict, Act, Skips, Smoothing, Distill,
@@ -129,8 +130,7 @@ PRESETS = {p.name: p for p in [
 # %% ../nbs/07_spend.ipynb #d6c2819d
 def check_budget(b):
     "Refuse a re-scaling budget outside (0, 1] (None: no cap)"
-    if b is not None and (isinstance(b, bool) or not isinstance(b, (int, float)) or not 0 < b <= 1):
-        raise ValueError(f"`gradinit_budget` must be a share in (0, 1] or None, got {b!r}")
+    if b is not None: check_number('gradinit_budget', b, 0, 1, lo_open=True)
 
 def tweaked_model(ticket:Ticket, dls, recipe:Recipe, teacher:nn.Module=None, seed:int=0, gradinit_budget:float=0.03,
                   n_epoch:int=10, rescaled:dict=None)->tuple:
@@ -250,17 +250,6 @@ def _name(f):
     if f is None: return 'Adam (fastai default)'
     return 'papers_sgd' if f is papers_sgd else getattr(f, '__name__', repr(f))
 
-def distinct_ints(name:str, xs, allowed=None)->list:
-    "`xs` as distinct ints >= 0 (from `allowed`), or an error naming `name`: a repeated seed would fake a spread"
-    xs = [xs] if isinstance(xs, int) else list(xs)
-    if not xs or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in xs):
-        raise ValueError(f"`{name}` must be a non-empty list of ints >= 0, got {xs!r}")
-    if len(set(xs)) != len(xs): raise ValueError(f"`{name}` repeats a value ({xs}): each counts once, a repeat would "
-                                                 "only fake a spread")
-    if allowed is not None and any(x not in allowed for x in xs): raise ValueError(f"`{name}` must be among "
-                                                                                   f"{sorted(allowed)}, got {xs}")
-    return xs
-
 def _teacher(res:DrawResult, dls, teacher, rs):
     "The teacher of the distilling recipes (default: the draw's `dense.safetensors`), checked against the task"
     if not any(r.get(Distill) for r in rs): return None
@@ -303,8 +292,8 @@ def _spend_spec(res, dls, recipes, rounds, seeds, n_epoch, lr, fit, fit_kwargs, 
     if gradinit_iters is not None: rs = [r.with_(gradinit_iters=gradinit_iters) if r.get(Rescale) else r for r in rs]
     check_budget(gradinit_budget)
     have = {t.meta['round']: t for t in res.tickets}
-    rounds = distinct_ints('rounds', [r for r in have if r > 0] if rounds is None else rounds, allowed=set(have))
-    seeds = distinct_ints('seeds', [cfg.get('seed', 0)] if seeds is None else seeds)
+    rounds = check_ints('rounds', [r for r in have if r > 0] if rounds is None else rounds, allowed=set(have))
+    seeds = check_ints('seeds', [cfg.get('seed', 0)] if seeds is None else seeds)
     n_epoch, fit = n_epoch if n_epoch is not None else cfg.get('n_epoch'), fit or cfg.get('fit', 'fit_one_cycle')
     lr = lr if lr is not None else cfg.get('lr')
     check_fit(fit, n_epoch, lr, fit_kwargs)
@@ -321,10 +310,6 @@ def _spend_spec(res, dls, recipes, rounds, seeds, n_epoch, lr, fit, fit_kwargs, 
                            teacher=teacher, budget=gradinit_budget, have=have, options=options,
                            config=dict(job='spend', training=training, recipes={r.name: r.to_dict() for r in rs}))
 
-def arch_meta(meta:dict)->dict:
-    "What rebuilds a ticket's network (`get_model`'s arguments), from the ticket's `meta`"
-    return {k: meta[k] for k in ('arch', 'n_in', 'n_out', 'model_kwargs') if k in meta}
-
 def spent_model(path)->nn.Module:
     """The network a spend saved in `path` (a file of `spend/models/`), rebuilt from its recipe's model tweaks (no
     re-scaling search: the weights are the file's), in eval mode, ready for inference or `Learner.export`"""
@@ -336,7 +321,7 @@ def spent_model(path)->nn.Module:
         tk = path.parents[2]/'tickets'/f"round_{meta['round']:02d}.safetensors"
         if not tk.is_file(): raise ValueError(f"{path} records no architecture and {tk} is not there to say it")
         am = arch_meta(Ticket.load(tk).meta)
-    model = get_model(am['arch'], n_in=am.get('n_in', 3), n_out=am.get('n_out', 10), **am.get('model_kwargs', {}))
+    model = model_from_meta(am)
     ctx = TweakContext(arch=am['arch'])
     for t in Recipe.from_dict(meta['recipe']).tweaks: t.to_model(model, ctx)   # the architecture: activations, skips
     model.load_state_dict(tensors)

@@ -16,6 +16,7 @@ from fastai.learner import Learner
 from fastai.optimizer import SGD
 from fastai.callback.core import Callback, CancelFitException
 from torch.optim.swa_utils import update_bn
+from .checks import check_int, check_number, check_choice
 from .runs import Run
 from .data import reseed
 from .masks import prunable, full_masks, sparsity
@@ -49,8 +50,7 @@ def interpolate(a, b, alpha:float, masks:dict=None)->dict:
     a, b = _state(a), _state(b)
     check_same_shapes(a, b)
     check_masks(masks, a)
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
-        raise ValueError(f"`alpha` must be in [0, 1], got {alpha!r}")
+    check_number('alpha', alpha, 0, 1)
     out = {k: torch.lerp(v.float(), b[k].to(v.device).float(), float(alpha)).to(v.dtype)
            if v.is_floating_point() else v.clone() for k,v in a.items()}
     for k,m in (masks or {}).items(): out[k] = out[k]*m.to(out[k].device, out[k].dtype)
@@ -86,11 +86,10 @@ def eval_batches(dls, n_train:int=None, bn_batches:int=4)->dict:
 # %% ../nbs/09_stability.ipynb #ee769baf
 def check_bn(bn):
     "Refuse a `bn` that is not one of `BN_MODES`"
-    if bn not in BN_MODES: raise ValueError(f"`bn` must be one of {BN_MODES}, got {bn!r}")
+    check_choice('bn', bn, BN_MODES)
 
 def _check_barrier_args(n, bn, model):
-    if isinstance(n, bool) or not isinstance(n, int) or n < 2: raise ValueError("`n` (points along the path) must "
-                                                                                f"be an int >= 2, got {n!r}")
+    check_int('n', n, 2, note='(points along the path)')
     check_bn(bn)
     if model is None: raise ValueError("pass `model`, a model of the states' architecture to evaluate them in")
 
@@ -231,8 +230,7 @@ def stability(learn:Learner,          # The learner whose model, as it is, is th
     ks = check_ks(ks, total)
     tickets = dict(tickets or {})
     for lbl,t in tickets.items(): check_ks(t.meta.get('rewind_iter', 0), total)
-    if isinstance(pairs, bool) or not isinstance(pairs, int) or pairs < 1: raise ValueError("`pairs` must be an int "
-                                                                                            f">= 1, got {pairs!r}")
+    check_int('pairs', pairs, 1)
     check_fit(fit, n_epoch, lr, fit_kwargs)
     _check_barrier_args(n, bn, learn.model)   # before any child trains: a bad `bn` must not leave a folder half done
     s = SimpleNamespace(n_epoch=n_epoch, lr=lr, fit=fit, fit_kwargs=fit_kwargs, seed=seed, n=n, bn=bn,

@@ -11,6 +11,7 @@ from functools import partial
 from pathlib import Path
 import torch
 from submitit.helpers import Checkpointable
+from .checks import check_int, check_choice
 
 # %% ../nbs/12_sweep.ipynb #s0000005
 def figure_commands(name:str, path, scale:str='small', data:str=None, seeds=(0, 1, 2))->list:
@@ -20,10 +21,8 @@ def figure_commands(name:str, path, scale:str='small', data:str=None, seeds=(0, 
     return [f'{base} --seeds {s}' for s in seeds] + [f"{base} --seeds {','.join(map(str, seeds))}"]
 
 def _check_workers(executor, workers):
-    if executor not in (None, 'local', 'slurm'): raise ValueError(
-        f"`executor` must be 'local', 'slurm' or None (this process), got {executor!r}")
-    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1: raise ValueError(
-        f"`workers` must be an int >= 1, got {workers!r}")
+    check_choice('executor', executor, (None, 'local', 'slurm'))   # None: this process
+    check_int('workers', workers, 1)
 
 class RunWorker(Checkpointable):
     """One worker of a sweep: `fn(key)` for each of its `keys`, one after another. On a pre-emption or a time-out

@@ -17,6 +17,7 @@ from fastcore.basics import patch
 from fastai.learner import Learner
 from fastai.callback.core import Callback
 from fastai.losses import LabelSmoothingCrossEntropyFlat
+from .checks import check_number, check_choice
 from .models import ACTIVATIONS, act_class
 
 # %% ../nbs/05_tweaks.ipynb #5439f5c8
@@ -149,9 +150,8 @@ SMOOTHING = ('uniform', 'others')
 
 def check_smoothing(eps, style):
     "Refuse a smoothing ratio outside [0, 1) or an unknown convention"
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0 <= eps < 1:
-        raise ValueError(f"`eps` (label smoothing) must be in [0, 1), got {eps!r}")
-    if style not in SMOOTHING: raise ValueError(f"`style` must be one of {SMOOTHING}, got {style!r}")
+    check_number('eps', eps, 0, 1, hi_open=True, note='(label smoothing)')
+    check_choice('style', style, SMOOTHING)
 
 def smoothing_loss(eps:float=0.1, style:str='uniform'):
     "Label-smoothed cross-entropy in one of two conventions (see above)"
@@ -176,10 +176,8 @@ def kd_loss(student:torch.Tensor, teacher:torch.Tensor, targ:torch.Tensor=None, 
 
 def check_kd(T, alpha):
     "Refuse a temperature that is not > 0 or a weight outside [0, 1]"
-    if isinstance(T, bool) or not isinstance(T, (int, float)) or not T > 0:
-        raise ValueError(f"`T` (temperature) must be > 0, got {T!r}")
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
-        raise ValueError(f"`alpha` must be in [0, 1], got {alpha!r}")
+    check_number('T', T, 0, lo_open=True, note='(temperature)')
+    check_number('alpha', alpha, 0, 1)
 
 class DistillCallback(Callback):
     "Train on the knowledge-distillation loss from a frozen `teacher`; validation keeps the learner's own loss"
@@ -281,9 +279,8 @@ class Skips(Tweak):
     name: ClassVar[str] = 'skips'
     order: ClassVar[int] = 20
     def __post_init__(self):
-        if self.skips not in SKIPS: raise ValueError(f"`skips` must be one of {SKIPS}, got {self.skips!r}")
-        if isinstance(self.skip_init, bool) or not isinstance(self.skip_init, (int, float)) or not self.skip_init > 0:
-            raise ValueError(f"`skip_init` must be > 0, got {self.skip_init!r}")
+        check_choice('skips', self.skips, SKIPS)
+        check_number('skip_init', self.skip_init, 0, lo_open=True)
     def check(self, model, ctx):
         if not conv_units(model): raise ValueError(f"injects skips, but {ctx.arch!r} has no convolution unit to "
                                                    "inject into")

@@ -21,7 +21,7 @@ from lottery_fastai.bench import bench_epoch, bench_mask_upkeep, synthetic_folde
 from lottery_fastai.callbacks import option_cbs, ShardBatches
 from lottery_fastai.data import tensor_dls
 from lottery_fastai.draw import papers_sgd
-from lottery_fastai.models import get_model
+from lottery_fastai.models import make_model
 from lottery_fastai.spend import PRESETS
 
 CIFAR_TRAIN = 45_000   # CIFAR-100's 50,000 training images, 9:1 split
@@ -44,7 +44,7 @@ def epochs(dev, tiny):
 def upkeep(dev, tiny):
     "A training step dense, with `MaskCallback`, and with torch's prune hooks (`bench_mask_upkeep`)"
     arch = 'resnet20' if tiny else 'resnet18'
-    df = bench_mask_upkeep(get_model(arch, n_in=3, n_out=10, seed=0), (16 if tiny else 128, 3, 32, 32),
+    df = bench_mask_upkeep(make_model(arch, n_in=3, n_out=10, seed=0), (16 if tiny else 128, 3, 32, 32),
                            steps=5 if tiny else 30, reps=1 if tiny else 5, device=dev.type)
     return [row(f'mask upkeep: {arch}, batch {16 if tiny else 128}, fp32, {r.variant}', r.step_ms, 'ms a step',
                 r.ratio_to_dense, 'ratio: step / dense step') for r in df.itertuples()]
@@ -60,7 +60,7 @@ def memory(dev, tiny):
     dls, out = _dls(dev, 128 if tiny else 2048, bs), []
     for what in ('dense epoch', 'draw, 2 rounds of 1 epoch'):
         if dev.type == 'cuda': torch.cuda.reset_peak_memory_stats()
-        learn = Learner(dls, get_model('resnet18', n_in=3, n_out=10, seed=0), metrics=accuracy, opt_func=papers_sgd)
+        learn = Learner(dls, make_model('resnet18', n_in=3, n_out=10, seed=0), metrics=accuracy, opt_func=papers_sgd)
         t0 = time.perf_counter()
         with learn.no_bar(), learn.no_logging():
             if what == 'dense epoch': learn.fit(1, 0.1)
@@ -77,7 +77,7 @@ def preset_round(dev, tiny):
     n = 256 if tiny else 8192
     dls = _dls(dev, n, 32 if tiny else p.bs)
     opts = dict(precision='bf16', channels_last=True) if dev.type == 'cuda' else {}
-    learn = Learner(dls, get_model('resnet18', n_in=3, n_out=100, seed=0), metrics=accuracy, opt_func=papers_sgd)
+    learn = Learner(dls, make_model('resnet18', n_in=3, n_out=100, seed=0), metrics=accuracy, opt_func=papers_sgd)
     with learn.no_bar(), learn.no_logging():
         learn.fit(1, p.lr, wd=p.wd, cbs=option_cbs(**opts))               # warm-up: kernels, caches
         t0 = time.perf_counter()
@@ -129,7 +129,7 @@ def ddp(dev, tiny):
     bs = 32 if tiny else 128
     dls = _dls(dev, 128 if tiny else 4096, bs)
     def epoch(cbs):
-        learn = Learner(dls, get_model('resnet18', n_in=3, n_out=10, seed=0), opt_func=papers_sgd)
+        learn = Learner(dls, make_model('resnet18', n_in=3, n_out=10, seed=0), opt_func=papers_sgd)
         with learn.no_bar(), learn.no_logging():
             learn.fit(1, 0.1, cbs=cbs)                                         # warm-up: kernels, DDP's buckets
             if dev.type == 'cuda': torch.cuda.synchronize()

@@ -6,7 +6,7 @@ from hypothesis import given, settings, strategies as st
 
 from lottery_fastai.draw import Ticket
 from lottery_fastai.masks import prune, full_masks, LayerCollapseError, CRITERIA
-from lottery_fastai.models import get_model
+from lottery_fastai.models import make_model
 
 CLI = str(Path(sys.executable).parent/'lottery_fastai')
 QUICK = ['--rounds', '3', '--epochs', '2', '--n', '1200', '--bs', '64', '--seed', '3']
@@ -31,7 +31,7 @@ def test_imp_end_to_end(tmp_path):
         kept -= round(0.2*kept)
         assert abs(row.sparsity - (1 - n_kept/n_total)) < 1e-12
     for a,b in zip(ts, ts[1:]): assert all((b.masks[k] <= a.masks[k]).all() for k in a.masks)   # nested
-    init = get_model('lenet300', n_in=1, n_out=10, seed=3).state_dict()
+    init = make_model('lenet300', n_in=1, n_out=10, seed=3).state_dict()
     for t in ts:
         for k,v in init.items(): assert torch.equal(t.state[k], v), k                           # rewound to the initialisation, bit for bit
     assert hist.test_acc.iloc[0] > 0.7 and hist.test_acc.iloc[-1] > 0.7, hist              # it learns (chance is 0.1) on 960 training digits in 2 epochs

@@ -5,7 +5,7 @@ import numpy as np, pandas as pd
 from fastai.learner import Learner
 from fastai.metrics import accuracy
 from lottery_fastai.data import get_dls
-from lottery_fastai.models import get_model
+from lottery_fastai.models import make_model
 from lottery_fastai.draw import Ticket
 from lottery_fastai.stats import Gate, claim, per_seed
 
@@ -16,7 +16,7 @@ def test_run_that_does_not_train_gets_no_verdict():
     rows, dense = [], {}
     for seed in (0, 1):
         dls = get_dls('mnist5k', bs=64, n=600, seed=seed)
-        learn = Learner(dls, get_model('lenet300', n_in=1, n_out=10, seed=seed), metrics=accuracy)
+        learn = Learner(dls, make_model('lenet300', n_in=1, n_out=10, seed=seed), metrics=accuracy)
         with learn.no_bar(), learn.no_logging():
             res = learn.draw(rounds=1, n_epoch=1, lr=1e-9, seed=seed, meta=dict(arch='lenet300', n_in=1, n_out=10))
             ctl = learn.draw_controls(res, kinds=['reinit'])
@@ -43,7 +43,7 @@ def test_barrier_cost_runs_from_the_installed_module():
     "It raised NameError ('partial') outside the notebook, whose test cell imported what the module lacked"
     from lottery_fastai.stability import barrier_cost
     dls = get_dls('mnist5k', bs=64, n=320, seed=0)
-    out = barrier_cost(get_model('lenet300', n_in=1, n_out=10, seed=0), dls, n=3)
+    out = barrier_cost(make_model('lenet300', n_in=1, n_out=10, seed=0), dls, n=3)
     assert out['barrier_s'] > 0 and out['epoch_s'] > 0 and out['n'] == 3
 
 def test_bf16_and_fp16_draws_differ(tmp_path):

@@ -5,7 +5,7 @@ import pandas as pd, pytest, torch
 
 from lottery_fastai.io import write_table, read_table, DiskError
 import lottery_fastai.io as lio
-from lottery_fastai.models import MODELS, get_model
+from lottery_fastai.models import MODELS, make_model
 from lottery_fastai.tweaks import activation_sparsity
 from lottery_fastai.runs import Run, lock_holder
 from lottery_fastai.draw import Ticket
@@ -72,7 +72,7 @@ def test_lock_record_of_another_host_or_a_reused_pid_does_not_block(tmp_path):
 def test_tables_round_trip_types_for_every_model(tmp_path, arch):
     "The activation-zeros table of every model of the zoo reads back with its types (LeNet's modules are named '2', '4')"
     kw = {'img_size': 32} if arch in ('lenet300', 'conv2', 'conv4', 'conv6') else {}
-    m = get_model(arch, n_in=3, n_out=10, seed=0, **kw)
+    m = make_model(arch, n_in=3, n_out=10, seed=0, **kw)
     x = torch.randn(2, 3, 32, 32)
     acts = activation_sparsity(m, [(x, torch.zeros(2, dtype=torch.long))], n_batches=1).assign(round=1, seed=0, recipe='vanilla')
     write_table(tmp_path/'acts.csv', acts)
@@ -199,7 +199,7 @@ def test_ticket_of_another_draw_is_refused(tmp_path):
     from lottery_fastai.draw import DrawResult
     dls = get_dls('mnist5k', bs=64, n=600, seed=0)
     for name,rate in (('a', 0.2), ('b', 0.5)):
-        learn = Learner(dls, get_model('lenet300', n_in=1, n_out=10, seed=0))
+        learn = Learner(dls, make_model('lenet300', n_in=1, n_out=10, seed=0))
         with learn.no_bar(), learn.no_logging():
             learn.draw(rounds=1, n_epoch=1, lr=1e-3, rate=rate, path=tmp_path/name, meta=dict(arch='lenet300', n_in=1, n_out=10))
     DrawResult.load(tmp_path/'a')
@@ -404,3 +404,24 @@ def test_elastic_folder_takes_its_source_by_any_path_and_keeps_its_target_draw(t
     assert run(*src, '--seed', '1', '--path', 'src1').returncode == 0         # another draw is another source: refused
     r = run(*el, '--from', 'src1', '--path', str(tmp_path/'src'/'elastic_resnet32'))
     assert r.returncode == 2 and 'holds a run of elastic transfers with other settings (' in r.stderr and "source_draw: '" in r.stderr, r.stderr
+
+def test_ctrl_c_is_one_line_and_the_same_command_resumes(tmp_path):
+    "SIGINT (Ctrl-C) in a draw: one line, exit 130 as a shell reports it, no traceback; the same command finishes the draw"
+    args = ['draw', *TINY, '--path', str(tmp_path/'run')]
+    p = subprocess.Popen([CLI, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert wait_for(lambda: (tmp_path/'run'/'steps.json').exists(), p), 'no round finished before the end'
+    assert p.poll() is None, 'the draw finished before it could be interrupted'
+    p.send_signal(signal.SIGINT)
+    err = p.communicate(timeout=300)[1]
+    assert p.returncode == 130 and err.strip().splitlines() == ['lottery_fastai: interrupted: the same command resumes'], err
+    r = run(*args)
+    assert r.returncode == 0, r.stderr
+    assert list(pd.read_csv(tmp_path/'run'/'history.csv')['round']) == [0, 1, 2] and lock_holder(tmp_path/'run') is None
+
+def test_a_diverged_network_is_no_ticket(tmp_path):
+    "At lr 1e6 the training loss stays finite (~1e30) but the predictions are NaN: the draw stops with one line, no ticket"
+    r = run('draw', '--n', '640', '--arch', 'lenet300', '--epochs', '1', '--rounds', '1', '--controls', '', '--lr', '1e6',
+            '--path', str(tmp_path/'x'))
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1 and 'NaN or infinite in epoch 0' in lines[0], r.stderr
+    assert not list((tmp_path/'x').glob('tickets/*')) and not list((tmp_path/'x').glob('trained_*'))
