@@ -8,11 +8,12 @@ __all__ = ['PRECISIONS', 'MaskCallback', 'rewind_iter', 'state_copy', 'RewindCal
            'ShardBatches', 'agree_across_ranks', 'check_options', 'option_cbs']
 
 # %% ../nbs/03_callbacks.ipynb #39c78413
-import logging
+import logging, math
 import torch, torch.nn as nn
 from fastcore.basics import store_attr
 from fastai.callback.core import Callback, CancelTrainException, CancelValidException, CancelBatchException
 from fastai.callback.core import TrainEvalCallback
+from .masks import check_masks
 
 # %% ../nbs/03_callbacks.ipynb #84eaa79f
 class MaskCallback(Callback):
@@ -24,8 +25,7 @@ class MaskCallback(Callback):
         store_attr()
     def before_fit(self):
         params = dict(self.learn.model.named_parameters())
-        unknown = [k for k in self.masks if k not in params]
-        if unknown: raise KeyError(f"`masks` names tensors the model does not have: {unknown[:3]}")
+        self.masks = check_masks(self.masks, params)   # bool, one per tensor, each of its tensor's shape
         self.ws = [params[k] for k in self.masks]
         self.ms = [m.to(w.device, None if self.low_memory else w.dtype) for m,w in zip(self.masks.values(), self.ws)]
         self.zero_weights()
@@ -52,10 +52,14 @@ def rewind_iter(n_iter:int,         # Training iterations per epoch
     (name,v), = given.items()
     k = v if name == 'iteration' else v*n_iter if name == 'epoch' else round(v*n_iter*n_epoch)
     total = n_iter*n_epoch
-    if not (isinstance(k, int) or float(k).is_integer()) or not 0 <= k < total:
-        shown = lambda x: f'{x:g}' if isinstance(x, (int, float)) else repr(x)
+    shown = lambda x: f'{x:g}' if isinstance(x, (int, float)) and not isinstance(x, bool) else repr(x)
+    if not isinstance(k, (int, float)) or isinstance(k, bool) or not 0 <= k < total:
         raise ValueError(f"`{name}`={shown(v)} puts the rewind point at iteration {shown(k)}, outside the {total} "
                          f"iterations of training ({n_epoch} epochs of {n_iter})")
+    if not float(k).is_integer():   # inside training, between two steps: the nearest steps are the choices
+        raise ValueError(f"`{name}`={shown(v)} puts the rewind point at iteration {shown(k)}, between two steps: give "
+                         f"an epoch that is a whole number of the {n_iter} iterations of an epoch (iteration "
+                         f"{math.floor(k)} or {math.ceil(k)}), or `iteration`")
     return int(k)
 
 def state_copy(model:nn.Module)->dict:
@@ -94,19 +98,20 @@ class TrainingDiverged(ValueError): "The training loss became NaN or infinite"
 # kept beside fastai's `TerminateOnNaNCallback`, which cancels the fit silently and reads the loss on the host every
 # batch: this one raises an error that names the epoch, and keeps its flag on the device until the epoch ends
 class FiniteLossCallback(Callback):
-    "Raise `TrainingDiverged` at the end of a training epoch whose loss was ever NaN or infinite"
+    "Raise `TrainingDiverged` at the end of a training or validation epoch whose loss was ever NaN or infinite"
     order = 90
     def before_fit(self): self.bad = None
     def after_loss(self):
-        if not self.training: return
-        b = ~torch.isfinite(self.learn.loss_grad.detach()).all()
+        b = ~torch.isfinite((self.learn.loss_grad if self.training else self.learn.loss).detach()).all()
         self.bad = b if self.bad is None else self.bad | b
-    def after_train(self):   # also runs after an epoch that `SkipToIter` skipped
+    def _check(self, what:str):
         bad, self.bad = self.bad, None
         if bad is not None and bool(bad):
-            raise TrainingDiverged(f"the training loss became NaN or infinite during epoch {self.epoch}: the run "
-                                   f"stopped before anything was pruned or saved; lower the learning rate (`lr`) and "
-                                   "run again")
+            raise TrainingDiverged(f"the {what} loss became NaN or infinite in epoch {self.epoch}: the run stopped "
+                                   "before anything was pruned or saved; lower the learning rate (`lr`) and run again")
+    def after_train(self): self._check('training')   # also runs after an epoch that `SkipToIter` skipped
+    # a network can diverge to huge but finite training losses whose predictions are NaN (seen: 3.8e30 at lr 1e6)
+    def after_validate(self): self._check('validation')
 
 # %% ../nbs/03_callbacks.ipynb #e224b9ff
 class EpochLog(Callback):

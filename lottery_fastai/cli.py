@@ -28,7 +28,8 @@ from .runs import Run, RunLocked, quiet_unless_interactive, lock_holder
 from .data import get_dls, DATASETS, check_seed
 from .models import make_model, MODELS, size_kwargs
 from .callbacks import TrainingDiverged, FiniteLossCallback, EpochLog, check_options, PRECISIONS
-from .draw import REWINDS, papers_sgd, CONTROLS, DrawResult, check_fit, check_fits_data, score, finished_rounds
+from .draw import REWINDS, check_finite
+from .draw import papers_sgd, CONTROLS, DrawResult, check_fit, check_fits_data, score, finished_rounds
 from .masks import CRITERIA, parse_granularity
 from .tweaks import TweakContext
 from .spend import spend_draw, RECIPES, SpendResult, check_budget, PRESETS
@@ -77,18 +78,19 @@ def train_job(data:str='mnist5k',      # Data set
               epochs:int=3,            # Epochs of `fit_one_cycle`
               lr:float=1e-2,           # Maximum learning rate of the one-cycle schedule
               bs:int=128,              # Batch size
+              n:int=None,              # Use only `n` of the examples (MNIST-5k only), as `draw --n`
               seed:int=0,              # Seed of the split, the initialisation and the shuffling
               path:str='runs/train',   # Run folder
               data_path:str=None,      # Local folder of the data (for 'folder', or a local copy of a known set)
              )->dict:                  # Final metrics: train/valid/test loss and accuracy
     "Train a dense model with `fit_one_cycle`; config, history, weights and test metrics go to the run folder `path`"
     check_fit('fit_one_cycle', epochs, lr)
-    dls = _dls(data, bs, seed, data_path)
+    dls = _dls(data, bs, seed, data_path, n)
     model, kw = _model(arch, dls, seed)
     learn = Learner(dls, model, metrics=accuracy, path=path, model_dir='.')
     check_fits_data(learn)
     cfg = dict(job='train', data=data, arch=arch, epochs=epochs, lr=lr, bs=bs, seed=seed, data_path=data_path,
-               model_kwargs=kw)
+               model_kwargs=kw, **({'n': n} if n is not None else {}))   # absent when not given: older folders open
     with Run(path, cfg, what='train run', verbose=True) as run:
         if not run.done('train'):
             run.log(f'train {data} {arch} for {epochs} epochs, seed {seed}')
@@ -96,7 +98,7 @@ def train_job(data:str='mnist5k',      # Data set
             with learn.no_logging(), quiet_unless_interactive(learn):
                 learn.fit_one_cycle(epochs, lr, cbs=[CSVLogger(fname='history.csv'), FiniteLossCallback(),
                                                      EpochLog(run.log, 'train, ')])
-            res = score(learn.model, dls)
+            res = check_finite(score(learn.model, dls), 'the trained network')
             run.save_tensors('model.safetensors', learn.model.state_dict(),
                              {'arch': arch, 'model_kwargs': kw, 'n_out': dls.c})
             run.write_json('results.json', res)
@@ -737,6 +739,9 @@ def main(argv=None)->int:
         world = init_distributed()
         quiet = int(os.environ.get('RANK', '0')) > 0   # in a distributed job, rank 0 speaks for all
         with contextlib.redirect_stdout(open(os.devnull, 'w')) if quiet else contextlib.nullcontext(): job(**args)
+    except KeyboardInterrupt:   # Ctrl-C: every job's folder keeps only finished steps, so the same command goes on
+        print('lottery_fastai: interrupted: the same command resumes', file=sys.stderr, flush=True)
+        return 130                                                        # 128 + SIGINT, as a shell reports it
     except BrokenPipeError:   # the reader of our output left (`| head`): nothing the user typed is wrong
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # so the exit's flush fails silently
         return 141                                                        # 128 + SIGPIPE, as a shell reports it

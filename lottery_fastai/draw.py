@@ -4,12 +4,12 @@
 
 # %% auto #0
 __all__ = ['papers_sgd', 'REWINDS', 'sparsity_', 'OPTIONS', 'CONTROLS', 'Ticket', 'sched_step', 'step_milestones', 'sched_warmup',
-           'evaluate', 'eval_dls', 'score', 'pruning_batches', 'check_fit', 'check_fits_data', 'DrawResult',
-           'finished_rounds', 'round_seconds', 'draw_id', 'check_ticket_meta', 'plot_history', 'remaining_axis',
-           'options_config', 'prune_at_init']
+           'evaluate', 'eval_dls', 'score', 'check_finite', 'pruning_batches', 'check_fit', 'check_fits_data',
+           'DrawResult', 'finished_rounds', 'round_seconds', 'draw_id', 'check_ticket_meta', 'plot_history',
+           'remaining_axis', 'options_config', 'prune_at_init']
 
 # %% ../nbs/04_draw.ipynb #247759ae
-import math, os, json, hashlib, time
+import math, os, json, hashlib, time, inspect
 from pathlib import Path
 from bisect import bisect_right
 from functools import partial
@@ -29,7 +29,7 @@ from .models import make_model, model_from_meta
 from .masks import (prunable, prune, apply_masks, sparsity, full_masks, get_criterion,
                                   LayerCollapseError, parse_granularity, nm_groups, nm_keep, nm_rounds, channel_groups)
 from .callbacks import (MaskCallback, RewindCallback, SkipToIter, FiniteLossCallback, EpochLog, state_copy,
-                                      rewind_iter, check_options, option_cbs, agree_across_ranks)
+                                      rewind_iter, check_options, option_cbs, agree_across_ranks, TrainingDiverged)
 from .runs import rank_world
 
 # %% ../nbs/04_draw.ipynb #2b0227c0
@@ -202,6 +202,14 @@ def score(model:nn.Module, dls)->dict:
     "`{part}_loss` and `{part}_acc` of `model` on each loader of `eval_dls(dls)`"
     return {f'{p}_{m}': v for p,dl in eval_dls(dls).items() for m,v in zip(('loss', 'acc'), evaluate(model, dl))}
 
+def check_finite(scores:dict, where:str)->dict:
+    "`scores` when each is finite; else `TrainingDiverged` naming `where` (e.g. 'round 2') and the first that is not"
+    bad = [k for k,v in scores.items() if isinstance(v, float) and not math.isfinite(v)]
+    if bad: raise TrainingDiverged(f"{where}: the {bad[0].replace('_', ' ')} is {scores[bad[0]]} after training (the "
+                                   "network diverged): nothing of it was saved; lower the learning rate (`lr`) and run "
+                                   "again")
+    return scores
+
 def pruning_batches(dls, n:int=1)->list:
     "The first `n` training batches, unshuffled and without augmentation: what data-driven criteria score on"
     trn = eval_dls(dls)['train']
@@ -220,7 +228,8 @@ def check_fit(fit:str, n_epoch:int, lr:float=None, fit_kwargs:dict=None)->dict:
     if lr is not None: check_number('lr', lr, 0, lo_open=True)
     fkw = dict(fit_kwargs or {})
     if fit == 'fit_step': step_milestones(n_epoch, fkw.get('milestones'))
-    if lr is not None: fkw['lr' if fit in ('fit', 'fit_step') else 'lr_max'] = lr
+    # fastai's one-cycle and SGDR take `lr_max`; `fit`, `fit_flat_cos` and ours take `lr`
+    if lr is not None: fkw['lr_max' if 'lr_max' in inspect.signature(getattr(Learner, fit)).parameters else 'lr'] = lr
     return fkw
 
 def check_fits_data(learn:Learner):
@@ -370,6 +379,13 @@ def _check_granularity(learn:Learner, crit, a:dict, ws:dict)->tuple:
     groups = channel_groups(learn.model, ws, example)[0] if g[0] == 'channel' else None
     return gran, groups, example
 
+def _check_rate(a:dict, gran:str, ws:dict):
+    "Refuse a `rate` so small that round 1 would prune no weight (rounds that prune nothing are no draw)"
+    n = sum(w.numel() for w in ws.values())
+    if a['sparsity'] is None and gran == 'weight' and round(a['rate']*n) == 0: raise ValueError(
+        f"`rate` {a['rate']} prunes no weight: round 1 removes round({a['rate']} x {n}) = 0 of the {n} prunable "
+        f"weights; give a rate of at least 1/{n} = {1/n:.2g}")
+
 def _draw_spec(learn:Learner, a:dict)->SimpleNamespace:
     "Check every argument of `Learner.draw` (`a`) before anything is trained or written; the draw's settings"
     check_int('rounds', a['rounds'], 1)
@@ -392,6 +408,7 @@ def _draw_spec(learn:Learner, a:dict)->SimpleNamespace:
     check_options(a['precision'], a['channels_last'], a['compile'], learn.dls.device, a['sync_bn'])
     name = a['criterion'] if isinstance(a['criterion'], str) else 'custom'
     gran, groups, example = _check_granularity(learn, crit, a, ws)
+    _check_rate(a, gran, ws)
     # a model of `make_model` says how to rebuild it; `meta` adds to it or overrides it
     meta = {**getattr(learn.model, 'arch_meta', {}), **(a['meta'] or {}), 'seed': a['seed'], 'rewind': a['rewind'],
             'rewind_iter': k, 'criterion': name, 'fit': a['fit'], 'n_epoch': a['n_epoch']}
@@ -452,8 +469,11 @@ def _draw_round(learn:Learner, run:Run, s, r:int):
     t0 = time.perf_counter()
     try: masks, start, rewind_state = _round_start(learn, run, s, r)
     except LayerCollapseError as e:   # the folder keeps rounds 0 to r-1: say how to finish it as it is
-        raise LayerCollapseError(f"round {r}: {e} Rounds 0 to {r-1} are kept: `rounds` {r-1} finishes this draw "
-                                 "there.") from None
+        if r > 1: raise LayerCollapseError(f"round {r}: {e} Rounds 0 to {r-1} are kept: `rounds` {r-1} finishes this "
+                                           "draw there.") from None
+        raise LayerCollapseError(f"round 1: {e} Only the dense round 0 is kept, which is no draw: give another `path` "
+                                 f"(or delete {run.path or 'the folder'}) with a lower `rate`, or `allow_collapse`."
+                                 ) from None
     reseed(s.seed + r, learn.dls, None if s.data_seed is None else s.data_seed + r)
     learn.model.load_state_dict(start)
     apply_masks(learn.model, masks)
@@ -463,7 +483,7 @@ def _draw_round(learn:Learner, run:Run, s, r:int):
            EpochLog(run.log, f'round {r}, '), *option_cbs(**s.options)]
     getattr(learn, s.fit)(s.n_epoch, cbs=cbs, reset_opt=True, **s.fkw)
     if r == 0: rewind_state = learn.rewind_state
-    scores = score(learn.model, learn.dls)
+    scores = check_finite(score(learn.model, learn.dls), f'round {r}')
     row = dict(round=r, sparsity=sparsity_(masks), kept=int(sum(m.sum() for m in masks.values())), **scores)
     t = Ticket(masks, rewind_state if s.rewind == 'weights' else start_state,
                {**s.meta, 'round': r, 'sparsity': row['sparsity'], 'scores': scores})
@@ -509,6 +529,9 @@ def draw(self:Learner,
     "Draw lottery tickets: train dense, then `rounds` times prune, rewind and retrain with a fresh optimizer"
     s = _draw_spec(self, {k: v for k,v in locals().items() if k != 'self'})
     _check_rounds_against(path, rounds)
+    if getattr(self, '_lottery_drawn', False) and not (path is not None and finished_rounds(path, {})[0]):
+        raise ValueError("this Learner's model holds the trained and pruned weights of an earlier `draw`, and round 0 "
+                         "must start from an untrained network: make a new Learner with a freshly built model")
     with Run(path, s.config, merge=_merge_draw, what='draw', verbose=verbose) as run:
         n_done = len(run.finished('round_'))
         if n_done: run.log(f'resuming after round {n_done - 1}' if n_done <= rounds else 'every round had finished: '
@@ -521,6 +544,7 @@ def draw(self:Learner,
         if run.path is None: res._dense = run.load_tensors('dense.safetensors')[0]
         _check_ranks(run, res)
         _save_plot(run, res)
+    self._lottery_drawn = True   # its model is round `rounds`' trained ticket now: no round 0 starts from it
     return res
 
 @patch
@@ -541,7 +565,7 @@ def retrain(self:Learner, ticket:Ticket, n_epoch:int=10, lr:float=None, fit:str=
     opts = option_cbs(precision, channels_last, compile, sync_bn)
     cbs = [MaskCallback(ticket.masks), SkipToIter(ticket.meta.get('rewind_iter', 0)), FiniteLossCallback(), *opts]
     getattr(self, fit)(n_epoch, cbs=cbs, reset_opt=True, **fkw)
-    return score(self.model, self.dls)
+    return check_finite(score(self.model, self.dls), 'the retrained ticket')
 
 # %% ../nbs/04_draw.ipynb #b34f64a8
 CONTROLS = {'reinit': 'random_reinit', 'random_mask': 'random_mask', 'shuffled': 'shuffled'}

@@ -6,7 +6,7 @@
 __all__ = ['KINDS', 'NEEDS', 'SCOPES', 'CRITERIA', 'prunable', 'full_masks', 'Criterion', 'PruneInputs', 'magnitude',
            'random_score', 'lilf', 'movement', 'snip', 'grasp', 'synflow', 'get_criterion', 'parse_granularity',
            'nm_groups', 'nm_keep', 'nm_rounds', 'ChannelGroup', 'weight_of', 'trace_groups', 'channel_group',
-           'channel_groups', 'prune', 'LayerCollapseError', 'check_collapse', 'apply_masks', 'sparsity',
+           'channel_groups', 'prune', 'LayerCollapseError', 'check_collapse', 'check_masks', 'apply_masks', 'sparsity',
            'sparsity_report']
 
 # %% ../nbs/02_masks.ipynb #f5bd4d8b
@@ -405,6 +405,28 @@ def check_collapse(masks:dict):
                                       "`prunable`, or allow it with `allow_collapse`.")
 
 # %% ../nbs/02_masks.ipynb #3bb42c1f
+def check_masks(masks:dict,         # {tensor name: mask}
+                tensors:dict,       # {tensor name: tensor} the masks are for (a model's parameters, or a state)
+                what:str='masks',   # The argument's name, for the message
+               )->dict:
+    """`masks` as bool tensors, each naming a tensor of `tensors` and of its shape: masks of 0s and 1s (floats, ints)
+    become bool; any other value, an unknown name or another shape is refused naming the tensor"""
+    unknown = [k for k in masks if k not in tensors]
+    if unknown: raise KeyError(f"`{what}` names tensors the model does not have: {unknown[:3]}")
+    out = {}
+    for k,m in masks.items():
+        if not isinstance(m, torch.Tensor):
+            raise ValueError(f"`{what}`[{k!r}] must be a tensor, got {type(m).__name__}")
+        if m.shape != tensors[k].shape: raise ValueError(f"`{what}`[{k!r}] has shape {tuple(m.shape)}, and {k!r} "
+                                                        f"{tuple(tensors[k].shape)}")
+        if m.dtype != torch.bool:
+            other = m[(m != 0) & (m != 1)]   # a 0.5 mask would shrink weights at every step, a 2 grow them
+            if other.numel(): raise ValueError(f"`{what}`[{k!r}] must be boolean (or 0s and 1s), but holds "
+                                               f"{other.flatten()[:3].tolist()}")
+            m = m != 0
+        out[k] = m
+    return out
+
 @torch.no_grad()
 def apply_masks(model:nn.Module, masks:dict):
     "Zero the masked weights of `model` in place"

@@ -22,6 +22,7 @@ from .runs import Run, bar, config_diff
 from .data import reseed, check_seed
 from .callbacks import MaskCallback, SkipToIter, FiniteLossCallback, EpochLog, option_cbs, check_options
 from .models import make_model, model_from_meta, arch_meta
+from .draw import check_finite
 from .draw import (Ticket, DrawResult, score, state_copy, papers_sgd, check_fit, remaining_axis, finished_rounds,
                                  options_config, OPTIONS)
 from .tweaks import (Tweak, TweakContext, TWEAKS, tweak_from_dict, Act, Skips, Smoothing, Distill,
@@ -181,7 +182,7 @@ def spend(ticket:Ticket, dls, recipe='vanilla',
            *option_cbs(precision, channels_last, compile, sync_bn), *(cbs or [])]
     getattr(learn, fit)(n_epoch, cbs=cbs, reset_opt=True, **fkw)
     t2 = time.perf_counter()
-    scores = score(learn.model, dls)
+    scores = check_finite(score(learn.model, dls), f"recipe {r.name!r}, round {ticket.meta.get('round', 0)}")
     has_acts = any(isinstance(m, tuple(set(ACTIVATIONS.values()))) for m in model.modules())
     learn.act_zeros = activation_sparsity(model, dls.valid, n_batches=4) if has_acts else None
     if learn.act_zeros is not None: scores['act_zeros'] = float(learn.act_zeros.zeros.mean())

@@ -6,7 +6,7 @@
 __all__ = ['figure_commands', 'RunWorker', 'map_runs', 'sweep_figures']
 
 # %% ../nbs/12_sweep.ipynb #s0000004
-import os
+import os, shlex
 from functools import partial
 from pathlib import Path
 import torch
@@ -17,7 +17,8 @@ from .checks import check_int, check_choice
 def figure_commands(name:str, path, scale:str='small', data:str=None, seeds=(0, 1, 2))->list:
     "The shell commands of a sweep: one `figure` job per seed (independent folders), then the one that aggregates"
     flag = {'quick': ' --quick', 'full': ' --full', 'small': ''}[scale]
-    base = f"lottery_fastai figure {name} --path {path}{flag}" + (f' --data {data}' if data else '')
+    # quoted for a shell: a path with a space or a quote is one argument
+    base = f"lottery_fastai figure {name} --path {shlex.quote(str(path))}{flag}" + (f' --data {data}' if data else '')
     return [f'{base} --seeds {s}' for s in seeds] + [f"{base} --seeds {','.join(map(str, seeds))}"]
 
 def _check_workers(executor, workers):
