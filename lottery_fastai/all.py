@@ -23,6 +23,7 @@ from .spend import *
 from .stability import *
 from .elastic import *
 from .analysis import *
+from .desc import *
 from .figures import *
 # nbdev writes `__all__ = []` above: re-export every name imported here
 __all__ = [k for k in dir() if not k.startswith('_')]

@@ -164,3 +164,28 @@ def test_one_shot_reaches_target(shapes, sparsity, seed, criterion):
     kept = int(sum(m.sum() for m in new.values()))
     if CRITERIA[criterion].scope == 'global': assert kept == n - round(sparsity*n)
     else: assert all(int(m.sum()) == m.numel() - round(sparsity*m.numel()) for m in new.values())   # layer-wise: every tensor at the target
+
+def test_the_main_jobs_description_draws_what_the_call_before_it_drew(tmp_path):
+    """The main job as a `Draw` (2 rounds of 1 epoch on 640 digits) against the call of `Learner.draw` that `draw_job`
+    made before the descriptions, written out by hand: the same config.json and the same tickets, byte for byte"""
+    from dataclasses import replace
+    from fastai.learner import Learner
+    from fastai.metrics import accuracy
+    from lottery_fastai.data import get_dls
+    from lottery_fastai.cli import MAIN, run_draw
+    d = replace(MAIN, data=replace(MAIN.data, n=640, bs=64), train=replace(MAIN.train, epochs=1),
+                prune=replace(MAIN.prune, rounds=2))
+    run_draw(d, controls='', path=str(tmp_path/'new'))
+    learn = Learner(get_dls('mnist5k', bs=64, seed=0, n=640), make_model('resnet8', n_in=1, n_out=10, seed=0, width=8),
+                    metrics=accuracy)
+    meta = dict(arch='resnet8', n_in=1, n_out=10, data='mnist5k', n=640, bs=64, model_kwargs={'width': 8}, preset=None)
+    with learn.no_bar(), learn.no_logging():
+        learn.draw(rounds=2, n_epoch=1, lr=1e-2, fit='fit_one_cycle', fit_kwargs=None, rate=0.4, criterion='global_magnitude',
+                   granularity='weight', allow_collapse=False, rewind='weights', rewind_iter=None, rewind_epoch=None,
+                   rewind_pct=None, seed=0, data_seed=None, path=tmp_path/'old', meta=meta,
+                   prunable_kwargs=dict(skip_first=False, skip_last=False), precision='fp32', channels_last=False,
+                   compile=False, sync_bn=False)
+    assert (tmp_path/'new'/'config.json').read_bytes() == (tmp_path/'old'/'config.json').read_bytes()
+    for r in range(3):
+        f = f'tickets/round_{r:02d}.safetensors'
+        assert (tmp_path/'new'/f).read_bytes() == (tmp_path/'old'/f).read_bytes(), f
