@@ -678,7 +678,9 @@ def main(argv=None)->int:
         return 141                                                        # 128 + SIGPIPE, as a shell reports it
     except USER_ERRORS as e:
         if debug: raise
-        print(f'lottery_fastai: error: {cli_message(str(e), job)}', file=sys.stderr)
+        # fastai re-raises a callback's error under a line of its own: the error itself is what the user can act on
+        msg = re.sub(r"^Exception occured in `\w+` when calling event `\w+`:\n\t", '', str(e))
+        print(f'lottery_fastai: error: {cli_message(msg, job)}', file=sys.stderr)
         return 2
     finally:
         if torch.distributed.is_available() and torch.distributed.is_initialized():

@@ -484,6 +484,10 @@ def _draw_round(learn:Learner, run:Run, s, r:int):
     getattr(learn, s.fit)(s.n_epoch, cbs=cbs, reset_opt=True, **s.fkw)
     if r == 0: rewind_state = learn.rewind_state
     scores = check_finite(score(learn.model, learn.dls), f'round {r}')
+    chance = 1/max(getattr(learn.dls, 'c', 0) or 1, 1)
+    if r == 0 and scores['valid_acc'] < 1.5*chance: run.log(
+        f"round 0: warning: the dense network reached {scores['valid_acc']:.1%} on the validation set (chance "
+        f"{chance:.0%}): it has not learned, so its tickets say nothing; train longer or at another learning rate")
     row = dict(round=r, sparsity=sparsity_(masks), kept=int(sum(m.sum() for m in masks.values())), **scores)
     t = Ticket(masks, rewind_state if s.rewind == 'weights' else start_state,
                {**s.meta, 'round': r, 'sparsity': row['sparsity'], 'scores': scores})

@@ -92,6 +92,9 @@ def _stage_maps(src_stages, tgt_stages, mapping)->list:
                                                             f"{len(tgt_stages)} stages: not one family")
     maps = []
     for s,t in zip(src_stages, tgt_stages):
+        if len(s) == 1 and len(t) > 1: raise ValueError(
+            f"a stage of {len(s)} block cannot be stretched to {len(t)}: block 0 maps to block 0 only (the authors' "
+            "rule), so no mapping exists, given or default; draw the source at a depth with 2 or more blocks a stage")
         strat = mapping or ('adjacent' if len(t) >= len(s) else 'keep_odd')
         if mapping is None:   # the default: say so, rather than blame a strategy the user never gave
             try: maps.append(named_mapping(strat, len(s), len(t)))

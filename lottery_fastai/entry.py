@@ -46,7 +46,8 @@ class _Parser(argparse.ArgumentParser):
 
 def _list_type(name:str, kind:str, arg):
     "The comma-list check of `lottery_fastai.checks` that the real parser gives `name` (data in `cli_options.json`)"
-    check = (lambda v: check_names(name, v, arg)) if kind == 'names' else (lambda v: check_ints(name, v, arg, True))
+    if kind == 'names': check = lambda v: check_names(name, v, arg)
+    else: check = lambda v: check_ints(name, v, arg, empty_ok=True)   # '' is none, as the jobs read it
     def parse(v:str)->str:
         check(v)
         return v

@@ -19,6 +19,7 @@ from fastai.optimizer import SGD
 from fastai.callback.progress import ProgressCallback   # `Learner.no_bar`
 from fastprogress.fastprogress import progress_bar
 from .checks import check_int, check_number
+from .masks import check_masks, apply_masks
 from .bench import StepTimer
 from .tweaks import Tweak, TweakContext, register_tweak
 
@@ -72,9 +73,9 @@ def _check_gradinit(model, masks, n_iter, floor, **positive)->dict:
     check_int('n_iter', n_iter, 1)
     for name,v in positive.items(): check_number(name, v, 0, lo_open=True)
     check_number('floor', floor, 0, 1, lo_open=True)
-    unknown = [k for k in (masks or {}) if k not in dict(model.named_parameters())]
-    if unknown: raise ValueError(f"`masks` names tensors the model does not have: {unknown[:3]}")
-    return masks or {}
+    masks = check_masks(masks or {}, dict(model.named_parameters()))
+    apply_masks(model, masks)   # the search starts from the ticket: its pruned weights are zero, whoever forgot
+    return masks
 
 def gradinit(model:nn.Module,        # The model holding the ticket's (masked, rewound) weights; changed in place
              dl,                      # Training batches (input, label)

@@ -30,7 +30,10 @@ def prunable(model:nn.Module,
                   for k in ([kinds] if isinstance(kinds, str) else kinds))
     if not all(isinstance(k, type) for k in kinds): raise ValueError("`kinds` must be module classes or names in "
                                                                      f"{list(KINDS)}, got {kinds}")
-    mods = [(n, m) for n,m in model.named_modules() if isinstance(m, kinds) and getattr(m, 'weight', None) is not None]
+    # a module marked `never_prune` (an injected skip) and all it holds stay dense
+    dense = [n for n,m in model.named_modules() if getattr(m, 'never_prune', False)]
+    mods = [(n, m) for n,m in model.named_modules() if isinstance(m, kinds) and getattr(m, 'weight', None) is not None
+            and not any(n == d or n.startswith(d + '.') for d in dense)]
     if skip_first: mods = mods[1:]
     if skip_last: mods = mods[:-1]
     if filter is not None: mods = [(n, m) for n,m in mods if filter(n, m)]

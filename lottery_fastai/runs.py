@@ -141,6 +141,9 @@ class Run:
             return self
         if self.path.exists() and not self.path.is_dir():
             raise ValueError(f"`path` {self.path} is a file, not a folder")
+        if self.path.is_symlink() and not self.path.exists(): raise ValueError(
+            f"`path` {self.path} is a link to {os.readlink(self.path)}, which does not exist: create that folder, or "
+            "remove the link")
         try:
             # a folder we cannot write fails here, not mid-run
             replace_atomic(self.path/'.probe', lambda tmp: tmp.write_text(''))

@@ -70,6 +70,7 @@ def activation_sparsity(model:nn.Module, dl, n_batches:int=4)->pd.DataFrame:
 # %% ../nbs/05_tweaks.ipynb #87e3edb5
 class Jump(nn.Module):
     "An injected skip: 1x1 conv with the unit's stride, then BatchNorm whose scale starts at `init` (near zero)"
+    never_prune = True   # a tweak of spending, outside the ticket: `prunable` leaves it dense
     def __init__(self, ni:int, nf:int, stride=1, init:float=1e-4):
         super().__init__()
         self.conv,self.bn = nn.Conv2d(ni, nf, 1, stride, bias=False), nn.BatchNorm2d(nf)

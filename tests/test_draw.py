@@ -70,7 +70,7 @@ def test_resume_after_kill_matches_uninterrupted(tmp_path, options):
     (['--rate', '1.5'], '--rate must be in (0, 1)'), (['--rate', '-0.1'], '--rate must be in (0, 1)'),
     (['--rounds', '0'], '--rounds must be'), (['--criterion', 'snipp'], "argument --criterion: invalid choice: 'snipp'"),
     (['--epochs', '0'], '--epochs must be a positive int'), (['--rewind_epoch', '9', '--epochs', '2'], '--rewind_epoch=9 puts the rewind point at iteration 9, outside'),
-    (['--schedule', 'cosine'], '--schedule must be one of'), (['--controls', 'late_reset'], 'argument --controls: must be a comma-separated subset'),
+    (['--schedule', 'cosine'], "argument --schedule: invalid choice: 'cosine'"), (['--controls', 'late_reset'], '--controls must be a comma-separated subset'),
     (['--data', 'svhn'], "argument --data: invalid choice: 'svhn'"), (['--arch', 'resnet7'], '--arch must be one of'),
     (['--granularity', 'filter'], "--granularity must be 'weight', 'channel' or 'N:M'"),
     (['--granularity', '2:4', '--rounds', '3'], 'groups reach 2 of 4 after 2 rounds'),

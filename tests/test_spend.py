@@ -68,9 +68,9 @@ def test_spend_job_seeds_and_resume_after_kill(tmp_path):
     assert '± ' in res.stdout                                                      # mean ± standard deviation over the two seeds
 
 @pytest.mark.parametrize('args,msg', [
-    (['--recipes', 'vanilla,fancy'], 'argument --recipes: must be a comma-separated subset'),
-    (['--seeds', '0,one'], 'argument --seeds: must be comma-separated ints'),
-    (['--seeds', '0,0'], 'argument --seeds: repeats a value'),
+    (['--recipes', 'vanilla,fancy'], '--recipes must be a comma-separated subset'),
+    (['--seeds', '0,one'], '--seeds must be comma-separated ints'),
+    (['--seeds', '0,0'], '--seeds repeats a value'),
     (['--gradinit_iters', '0', '--recipes', 'TRT'], '--gradinit_iters must be a positive int'),
 ])
 def test_spend_bad_input_writes_nothing(tmp_path, args, msg):
@@ -86,5 +86,5 @@ def test_spend_needs_a_draw_and_a_fitting_model(tmp_path):
     assert r.returncode != 0 and "recipe 'AT' injects skips, but 'lenet300' has no convolution unit" in r.stderr
     assert not (tmp_path/'lenet').exists()                                         # refused before the draw
     r = run('draw', '--rounds', '1', '--spend', 'vanila', '--path', str(tmp_path/'typo'))
-    assert r.returncode == 2 and 'argument --spend: must be a comma-separated subset of' in r.stderr and str(list(RECIPES)) in r.stderr
+    assert r.returncode == 2 and '--spend must be a comma-separated subset of' in r.stderr and str(list(RECIPES)) in r.stderr
     assert not (tmp_path/'typo').exists()
