@@ -8,7 +8,7 @@ __all__ = ['spelled', 'argv_aliases', 'as_typed', 'one_line', 'unknown_job', 'pa
 # %% ../nbs/20a_entry.ipynb #28b1be8f
 import argparse, json, re, sys
 from pathlib import Path
-from .checks import OptionError, check_names, check_ints
+from .checks import check_names, check_ints
 
 def spelled(known:set, argv:list)->list:
     "`argv` with each option spelled as in `known` (fastcore 1: `--gradinit_iters`; fastcore 2: `--gradinit-iters`)"
