@@ -1,12 +1,13 @@
 """The house rules that a reader notices first, checked on the generated library: lines under 120 characters, no statements
 chained with `;` (but fastai-style one-line definitions: `def f(x): "doc"; return x`), function bodies under 45 lines
 (a docments signature, one line per argument with its comment, is not counted).
-Exit 1 naming every offence. The notebooks are the source: fix them there, then `nbdev_export`."""
+Exit 1 naming every offence. `--params` also lists the public functions with more than 8 named parameters (House II's
+rule: more goes in a typed description or a `**kwargs` handed on with `@delegates`); a report, not yet an offence. The notebooks are the source: fix them there, then `nbdev_export`."""
 import ast, io, sys, tokenize
 from pathlib import Path
 
 root = Path(__file__).resolve().parent.parent
-MAX_LINE, MAX_FUNC = 120, 45
+MAX_LINE, MAX_FUNC, MAX_PARAMS = 120, 45, 8
 
 def _generated(lines:list)->set:
     "Line numbers nbdev writes itself: the module docstring (the notebook's description) and the `__all__` list"
@@ -32,7 +33,21 @@ def offences(path:Path)->list:
         if body > MAX_FUNC: out.append(f'{path.name}:{node.lineno}: function {node.name} has a body of {body} lines')
     return out
 
+def many_params(path:Path)->list:
+    "Public functions and methods of `path` with more than `MAX_PARAMS` named parameters (`self`, `*args`, `**kw` aside)"
+    out = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) or node.name.startswith('_'): continue
+        a = node.args
+        n = len([x for x in a.posonlyargs + a.args + a.kwonlyargs if x.arg not in ('self', 'cls')])
+        if n > MAX_PARAMS: out.append(f'{path.name}:{node.lineno}: {node.name} has {n} named parameters')
+    return out
+
 if __name__ == '__main__':
+    if '--params' in sys.argv:
+        many = [o for p in sorted((root/'lottery_fastai').glob('*.py')) if p.name != '_modidx.py' for o in many_params(p)]
+        for o in many: print(o)
+        print(f'{len(many)} public function(s) with more than {MAX_PARAMS} named parameters')
     bad = [o for p in sorted((root/'lottery_fastai').glob('*.py')) if p.name != '_modidx.py' for o in offences(p)]
     for o in bad: print(o)
     print(f'{len(bad)} style offence(s)')
