@@ -5,14 +5,13 @@
 # %% auto #0
 __all__ = ['CLI_CRITERIA', 'ELASTIC_KEYS', 'BENCH_MODELS', 'MAIN', 'MAIN_FULL', 'MAIN_JOB', 'MAIN_FULL_JOB', 'JOBS',
            'USER_ERRORS', 'ALIASES', 'CHOICES', 'HELP_FILE', 'OPTIONS_FILE', 'cli_message', 'init_distributed',
-           'list_check', 'job_parser', 'usage', 'help_texts', 'option_specs', 'write_help', 'main']
+           'job_parser', 'usage', 'help_texts', 'option_specs', 'write_help', 'main']
 
 # %% ../nbs/20_cli.ipynb #857c730f
 import warnings
 # raised inside an import of fastai's; nothing a user can act on
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
 import os, sys, re, math, copy, inspect, contextlib, argparse
-from functools import partial
 from dataclasses import replace
 from pathlib import Path
 import torch, torch.nn as nn, pandas as pd
@@ -21,7 +20,7 @@ from fastai.learner import Learner
 from fastai.metrics import accuracy
 from fastai.callback.progress import CSVLogger
 from fastai.callback.schedule import fit_one_cycle
-from .entry import spelled, argv_aliases, as_typed, one_line, unknown_job
+from .entry import spelled, argv_aliases, as_typed, one_line, unknown_job, list_check
 from .checks import OptionError, check_int, check_choice, check_names, check_ints, check_fraction
 from .io import DiskError, write_table, read_table, read_json, replace_atomic, write_json
 from .runs import Run, RunLocked, quiet_unless_interactive, lock_holder
@@ -571,11 +570,6 @@ def _list_checks(job)->dict:
            **{k: ('ints', lo) for k,lo in (('seeds', 0), ('bss', 1), ('tickets', 1), ('rounds', 1))}}
     ps = inspect.signature(job).parameters
     return {k: v for k,v in out.items() if k in ps and ps[k].annotation is str}
-
-def list_check(name:str, kind:str, arg):
-    "The check of the comma-list option `name`: `kind` 'names' (from `arg`, or any) or 'ints' (each >= `arg`)"
-    if kind == 'names': return partial(check_names, name, allowed=arg)
-    return partial(check_ints, name, lo=arg, empty_ok=True)
 
 def _checks(job)->dict:
     "`{option: check}` of the job's comma-list options: each check raises `OptionError` on a bad value"

@@ -245,10 +245,10 @@ def draw_from(kw:dict, base:Draw=None)->Draw:
 # %% ../nbs/07b_desc.ipynb #e9eff23d
 def flat_fields(cls=Draw)->list:
     "[(name, type, default, doc)] of every flat option of the description `cls`, in the order of its fields"
-    out = []
+    out, docs = [], field_docs(cls)   # the class's source is read once, not once per field
     for f in fields(cls):
         if _is_desc(f.type): out += flat_fields(f.type)
-        else: out.append((f.name, f.type, None if f.default is MISSING else f.default, field_docs(cls).get(f.name, '')))
+        else: out.append((f.name, f.type, None if f.default is MISSING else f.default, docs.get(f.name, '')))
     return out
 
 HIDDEN = ('milestones', 'wd', 'kinds')   # set by a preset (or in Python), not options of the command line

@@ -441,6 +441,13 @@ def _round_start(learn:Learner, run:Run, s, r:int)->tuple:
                   batches=pruning_batches(learn.dls, s.prune_batches) if 'batches' in needs else None)
     return masks, (t0.state if s.rewind == 'weights' else trained), t0.state
 
+def _warn_at_chance(run:Run, acc:float, n_classes:int):
+    "A line in the log when the dense round is below 1.5x chance: it has not learned, and its tickets say nothing"
+    chance = 1/max(n_classes or 1, 1)
+    if acc < 1.5*chance: run.log(
+        f"round 0: warning: the dense network reached {acc:.1%} on the validation set (chance {chance:.0%}): it has "
+        "not learned, so its tickets say nothing; train longer or at another learning rate")
+
 def _commit_round(run:Run, r:int, t:Ticket, trained:dict, row:dict, seconds:float):
     """Write round r's files, then record it as finished (with its wall time, which a resume never loses): the commit
     point; then the history and the log"""
@@ -484,10 +491,7 @@ def _draw_round(learn:Learner, run:Run, s, r:int):
     getattr(learn, s.fit)(s.n_epoch, cbs=cbs, reset_opt=True, **s.fkw)
     if r == 0: rewind_state = learn.rewind_state
     scores = check_finite(score(learn.model, learn.dls), f'round {r}')
-    chance = 1/max(getattr(learn.dls, 'c', 0) or 1, 1)
-    if r == 0 and scores['valid_acc'] < 1.5*chance: run.log(
-        f"round 0: warning: the dense network reached {scores['valid_acc']:.1%} on the validation set (chance "
-        f"{chance:.0%}): it has not learned, so its tickets say nothing; train longer or at another learning rate")
+    if r == 0: _warn_at_chance(run, scores['valid_acc'], getattr(learn.dls, 'c', None))
     row = dict(round=r, sparsity=sparsity_(masks), kept=int(sum(m.sum() for m in masks.values())), **scores)
     t = Ticket(masks, rewind_state if s.rewind == 'weights' else start_state,
                {**s.meta, 'round': r, 'sparsity': row['sparsity'], 'scores': scores})
