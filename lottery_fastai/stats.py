@@ -228,7 +228,7 @@ def claim_stats(c:Claim,              # The claim
                d,                    # Its paired differences per seed (see `per_seed`), or an array of them
                alpha:float=0.025,    # One-sided level of each test
                sd_floor:float=0.,    # The spread is taken as at least this (see `binomial_sd`)
-              )->dict:               # n, mean, sd, the spread used, lo, hi (the 1 - 2 alpha interval), p, fails, detectable
+              )->dict:               # n, mean, sd, sd_used, lo, hi (the 1 - 2 alpha interval), p, fails, detectable
     "The statistics of one claim on its differences: the one-sided p (TOST's larger for equivalence) and the interval"
     x = (per_seed(d) if isinstance(d, (pd.Series, dict)) else pd.Series(d)).to_numpy(dtype=float)
     n = len(x)
@@ -257,7 +257,8 @@ def holm(p)->np.ndarray:
     q = p[ok]
     order = np.argsort(q, kind='stable')
     adj = np.minimum(1, np.maximum.accumulate((len(q) - np.arange(len(q)))*q[order]))
-    res = np.empty(len(q)); res[order] = adj
+    res = np.empty(len(q))
+    res[order] = adj
     out[ok] = res
     return out
 
@@ -347,8 +348,8 @@ def decide_family(fam:Family,           # The declared claims
     df.loc[in_family, 'p_adj'] = holm(df.loc[in_family, 'p'])
     verdicts = []
     for (_, r), c in zip(df.iterrows(), fam.claims):
-        if shut: verdicts.append(gate.message); continue
-        if r.post_hoc: verdicts.append(f"post hoc, uncorrected: {_verdict(c.kind, r.p, r.fails, fam.alpha)}")
+        if shut: verdicts.append(gate.message)
+        elif r.post_hoc: verdicts.append(f"post hoc, uncorrected: {_verdict(c.kind, r.p, r.fails, fam.alpha)}")
         else: verdicts.append(_verdict(c.kind, r.p_adj, r.fails, fam.alpha))
     df['verdict'] = verdicts
     df['measured'] = [_measured(r, c, fam.alpha) for (_, r), c in zip(df.iterrows(), fam.claims)]
