@@ -360,7 +360,8 @@ def erk_densities(shapes:dict,        # {tensor name: shape}
 def _match(patterns:dict, names:list)->dict:
     "{tensor name: sparsity} from {name or glob pattern: sparsity}: the first pattern that matches a name gives it"
     for p,s in patterns.items():
-        if not isinstance(p, str): raise OptionError(f"`distribution` keys must be tensor names or glob patterns, got {p!r}")
+        if not isinstance(p, str):
+            raise OptionError(f"`distribution` keys must be tensor names or glob patterns, got {p!r}")
         check_fraction(f'distribution[{p!r}]', s)
     out = {k: next((s for p,s in patterns.items() if fnmatch.fnmatchcase(k, p)), None) for k in names}
     left = [k for k,s in out.items() if s is None]
