@@ -69,12 +69,13 @@ def activation_sparsity(model:nn.Module, dl, n_batches:int=4)->pd.DataFrame:
 
 # %% ../nbs/05_tweaks.ipynb #87e3edb5
 class Jump(nn.Module):
-    "An injected skip: 1x1 conv with the unit's stride, then BatchNorm whose scale starts at `init` (near zero)"
+    """An injected skip: 1x1 conv with the unit's stride, then BatchNorm. The authors': every conv weight at `init`, the
+    BatchNorm at its defaults; `zero_bn`: the conv at PyTorch's init, the BatchNorm's scale at `init` (near zero)"""
     never_prune = True   # a tweak of spending, outside the ticket: `prunable` leaves it dense
-    def __init__(self, ni:int, nf:int, stride=1, init:float=1e-4):
+    def __init__(self, ni:int, nf:int, stride=1, init:float=1e-4, zero_bn:bool=False):
         super().__init__()
         self.conv,self.bn = nn.Conv2d(ni, nf, 1, stride, bias=False), nn.BatchNorm2d(nf)
-        nn.init.constant_(self.bn.weight, init)
+        nn.init.constant_(self.bn.weight if zero_bn else self.conv.weight, init)
     def forward(self, x): return self.bn(self.conv(x))
 
 class IdentityJump(nn.Module):
@@ -104,12 +105,12 @@ def _same_shape(conv):
             and tuple(conv.padding) == tuple((k-1)//2 for k in conv.kernel_size)
             and all(k % 2 for k in conv.kernel_size))
 
-SKIPS = ('jump', 'identity')
+SKIPS = ('jump', 'identity', 'jump_zero_bn')
 
 def inject_skips(model:nn.Module, kind:str='jump', init:float=1e-4, exclude=('shortcut', 'downsample'))->list:
     """Add a skip from the input to the output of every convolution unit (before its activation), in place; returns the
     names of the units"""
-    if kind not in SKIPS: raise ValueError(f"`kind` must be 'jump' or 'identity', got {kind!r}")
+    check_choice('kind', kind, SKIPS)
     units = conv_units(model, exclude)
     if kind == 'identity': units = [u for u in units if _same_shape(u[1])]
     if not units:
@@ -118,8 +119,8 @@ def inject_skips(model:nn.Module, kind:str='jump', init:float=1e-4, exclude=('sh
     done = []
     for name,conv,last in units:
         if hasattr(last, 'jump'): raise ValueError(f"`model` already has a skip injected at {name}")
-        jump = Jump(conv.in_channels, conv.out_channels, conv.stride,
-                    init).to(conv.weight.device) if kind == 'jump' else IdentityJump()
+        jump = IdentityJump() if kind == 'identity' else Jump(conv.in_channels, conv.out_channels, conv.stride, init,
+                                                              zero_bn=kind == 'jump_zero_bn').to(conv.weight.device)
         last.add_module('jump', jump)
         conv.register_forward_pre_hook(partial(_store_input, jump))
         last.register_forward_hook(partial(_add_jump, jump))
@@ -275,8 +276,8 @@ class Act(Tweak):
 @dataclass(frozen=True)
 class Skips(Tweak):
     "Inject a skip around every convolution unit (§3.1, Figure 3)"
-    skips: str = 'jump'           # 'jump' (1x1 conv + BN, the authors') or 'identity'
-    skip_init: float = 1e-4       # Initial scale of a jump's BatchNorm
+    skips: str = 'jump'           # 'jump' (1x1 conv + BN, the authors'), 'identity' or 'jump_zero_bn'
+    skip_init: float = 1e-4       # A jump's conv weights start at it ('jump_zero_bn': its BatchNorm scale)
     name: ClassVar[str] = 'skips'
     order: ClassVar[int] = 20
     def __post_init__(self):
