@@ -35,7 +35,7 @@ class SparseMasks(MaskCallback):
     def initial_masks(self, weights:dict)->dict: return full_masks(weights)
     def before_fit(self):
         self.start_state = state_copy(self.learn.model)
-        self.arch_meta = dict(getattr(self.learn.model, 'arch_meta', {}))
+        self.model_meta = dict(getattr(self.learn.model, 'arch_meta', {}))
         ws = prunable(self.learn.model, **self.prunable_kwargs)
         self.masks = self.initial_masks(ws) if self.given is None else check_masks(self.given, ws)
         self.masks = {k: m.detach().cpu().bool() for k,m in self.masks.items()}
@@ -53,7 +53,7 @@ class SparseMasks(MaskCallback):
                                                   'sparsity': sparsity(self.masks)})
     def ticket(self, meta:dict=None)->Ticket:
         "The fit's `Ticket`: its final masks, the state the fit started from, and what made it"
-        m = {**self.arch_meta, **(meta or {}), 'method': self.method, 'round': 1,
+        m = {**self.model_meta, **(meta or {}), 'method': self.method, 'round': 1,
              'rewind_iter': 0, 'sparsity': sparsity(self.masks)}
         return Ticket(self.masks, self.start_state, m)
     @property
