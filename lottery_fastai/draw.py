@@ -227,6 +227,8 @@ def check_fit(fit:str, n_epoch:int, lr:float=None, fit_kwargs:dict=None)->dict:
                          f"or 'fit', got {fit!r}")
     if lr is not None: check_number('lr', lr, 0, lo_open=True)
     fkw = dict(fit_kwargs or {})
+    if 'cbs' in fkw: raise ValueError("`fit_kwargs` must not hold 'cbs': give callbacks as `cbs`, which every fit of "
+                                      "the run gets beside the library's own")
     if fit == 'fit_step': step_milestones(n_epoch, fkw.get('milestones'))
     # fastai's one-cycle and SGDR take `lr_max`; `fit`, `fit_flat_cos` and ours take `lr`
     if lr is not None: fkw['lr_max' if 'lr_max' in inspect.signature(getattr(Learner, fit)).parameters else 'lr'] = lr
@@ -392,6 +394,9 @@ def _draw_spec(learn:Learner, a:dict)->SimpleNamespace:
     check_int('prune_batches', a['prune_batches'], 1)
     if a['sparsity'] is not None and a['rounds'] != 1: raise ValueError("`sparsity` (one-shot pruning) needs "
                                                                         f"`rounds=1`, got rounds={a['rounds']}")
+    if a['distribution'] is not None and a['sparsity'] is None: raise ValueError(
+        "`distribution` spreads a one-shot `sparsity` over the tensors: give `sparsity` (and `rounds=1`), or leave "
+        "`distribution` out for IMP's global `rate`")
     # a rate of 0 would run rounds that prune nothing
     if a['sparsity'] is None: check_fraction('rate', a['rate'], lo_open=True)
     else: check_fraction('sparsity', a['sparsity'], lo_open=True)
@@ -417,12 +422,16 @@ def _draw_spec(learn:Learner, a:dict)->SimpleNamespace:
               'fit_kwargs': a['fit_kwargs'], 'prunable_kwargs': pkw, 'allow_collapse': a['allow_collapse'],
               'n_iter': len(learn.dls.train), 'data_seed': a['data_seed'], 'prune_batches': a['prune_batches'],
               **options_config(a)}
+    # absent unless given: every folder written before keeps its identity
+    if a['distribution'] is not None: config['distribution'] = meta['distribution'] = a['distribution']
+    extra = list(a['cbs'] or [])
+    if extra: config['cbs'] = [type(c).__name__ for c in extra]
     meta['draw_id'] = draw_id(config)
     prune_kw = dict(rate=a['rate'], sparsity=a['sparsity'], criterion=crit, allow_collapse=a['allow_collapse'],
-                    seed=a['seed'], granularity=gran, groups=groups)
+                    seed=a['seed'], granularity=gran, groups=groups, distribution=a['distribution'])
     same = {k_: a[k_] for k_ in ('rounds', 'fit', 'n_epoch', 'rewind', 'seed', 'data_seed', 'prune_batches')}
     return SimpleNamespace(**same, k=k, crit=crit, fkw=fkw, pkw=pkw, meta=meta, config=config, prune_kw=prune_kw,
-                           options=options_config(a, True))
+                           cbs=extra, options=options_config(a, True))
 
 # %% ../nbs/04_draw.ipynb #1ae2e61e
 def _load_ticket(run:Run, r:int)->Ticket:
@@ -487,7 +496,7 @@ def _draw_round(learn:Learner, run:Run, s, r:int):
     start_state = state_copy(learn.model)
     run.log(f'round {r}: sparsity {sparsity_(masks):.4f}, training')
     cbs = [MaskCallback(masks), RewindCallback(iteration=s.k) if r == 0 else SkipToIter(s.k), FiniteLossCallback(),
-           EpochLog(run.log, f'round {r}, '), *option_cbs(**s.options)]
+           EpochLog(run.log, f'round {r}, '), *option_cbs(**s.options), *s.cbs]
     getattr(learn, s.fit)(s.n_epoch, cbs=cbs, reset_opt=True, **s.fkw)
     if r == 0: rewind_state = learn.rewind_state
     scores = check_finite(score(learn.model, learn.dls), f'round {r}')
@@ -513,10 +522,12 @@ def draw(self:Learner,
          lr:float=None,                 # Learning rate passed to the fit method (None: the method's default)
          fit:str='fit_one_cycle',       # Name of the fastai fit method that trains each round
          fit_kwargs:dict=None,          # More arguments for the fit method
+         cbs:list=None,                 # More callbacks for every round's fit (recorded by class name in the config)
          rate:float=0.2,                # Fraction of the remaining weights pruned per round
          sparsity:float=None,           # One-shot target sparsity: prune to it in one round
          criterion='global_magnitude',  # A key of `lottery_fastai.masks.CRITERIA`, or a `Criterion`
          granularity:str=None,          # 'weight', 'channel' or 'N:M' such as '2:4' (None: the criterion's, 'weight')
+         distribution=None,             # With `sparsity`: 'uniform', 'erk' or a dict per tensor (`layer_targets`)
          rewind:str='weights',          # 'weights': weights and buffers back to iteration k; 'lr': replay the schedule
          rewind_iter:int=None,          # Rewind point k as an iteration (default 0, the initialisation)
          rewind_epoch:float=None,       # ... or as an epoch
@@ -631,6 +642,7 @@ def prune_at_init(model:nn.Module,           # An untrained model (its weights a
                   n_batches:int=1,            # Training batches the data-driven criteria score on
                   seed:int=0,                 # Seed of the random criteria
                   prunable_kwargs:dict=None,  # Arguments of `prunable`
+                  distribution=None,          # 'uniform', 'erk' or a dict per tensor (`layer_targets`); None: global
                   meta:dict=None,             # Extra metadata (e.g. 'arch', 'n_in', 'n_out', 'model_kwargs')
                  )->Ticket:
     "Prune `model` once, before any training, with `criterion`: a `Ticket` at the initialisation"
@@ -639,7 +651,7 @@ def prune_at_init(model:nn.Module,           # An untrained model (its weights a
     crit = get_criterion(criterion)
     ws = prunable(model, **(prunable_kwargs or {}))
     init = {k: w.detach().clone() for k,w in ws.items()}
-    masks = prune(ws, sparsity=sparsity, criterion=crit, seed=seed, init=init, model=model,
+    masks = prune(ws, sparsity=sparsity, criterion=crit, seed=seed, init=init, model=model, distribution=distribution,
                   batches=pruning_batches(dls, n_batches) if 'batches' in crit.needs else None)
     name = criterion if isinstance(criterion, str) else 'custom'
     return Ticket(masks, state_copy(model), {**getattr(model, 'arch_meta', {}), **(meta or {}), 'criterion': name,
