@@ -12,7 +12,7 @@ import warnings
 # raised inside an import of fastai's; nothing a user can act on
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
 import os, sys, re, math, copy, inspect, contextlib, argparse
-from dataclasses import replace
+from dataclasses import replace, asdict
 from pathlib import Path
 import torch, torch.nn as nn, pandas as pd
 from fastcore.script import anno_parser
@@ -24,7 +24,7 @@ from .entry import spelled, argv_aliases, as_typed, one_line, unknown_job, list_
 from .checks import OptionError, check_int, check_choice, check_names, check_ints, check_fraction
 from .io import DiskError, write_table, read_table, read_json, replace_atomic, write_json
 from .runs import Run, RunLocked, quiet_unless_interactive, lock_holder
-from .data import DATASETS
+from .data import DATASETS, reseed
 from .models import make_model, model_from_meta, MODELS
 from .callbacks import TrainingDiverged, FiniteLossCallback, EpochLog, check_options, PRECISIONS
 from .draw import REWINDS, check_finite, options_config
@@ -41,7 +41,10 @@ from .elastic import elastic, ELASTIC_METHODS, STRATEGIES
 from .figures import figure, FIGURES, Figures, spending_claims, SCALES
 from .sweep import figure_commands, sweep_figures
 from .desc import (Data, Arch, Train, Prune, Draw, SCHEDULES, draw_from, learner_for, takes_draw,
-                                 flat_fields)
+                                 flat_fields, Sparse, SPARSE_METHODS)
+from .masks import DISTRIBUTIONS
+from .draw import Ticket
+from .spend import spend as spend_ticket
 
 # %% ../nbs/20_cli.ipynb #a7e2a1f4
 def _seeds(value)->list:
@@ -307,6 +310,59 @@ def stability_job(path:str='runs/draw',   # Run folder of a draw (made first, wi
     print(f"results: {Path(path)/'stability'}", flush=True)
     return df
 
+# %% ../nbs/20_cli.ipynb #3e68e9af
+PRUNE_FIELDS = [n for n,*_ in flat_fields(Prune)]   # a sparse fit prunes by its method, not by these
+
+def run_sparse(d:Draw, s:Sparse, spend:str='', device:str=None, path:str='runs/sparse', data_path:str=None):
+    "Train `d`'s network once with the method `s`, into the folder `path`; spend its mask with `spend`'s recipes"
+    names = check_names('spend', spend, RECIPES)
+    learn = learner_for(d, data_path, device)
+    rs = _check_recipes(names, model_from_meta(learn.draw_meta), d.arch.arch)
+    cfg = {'job': 'sparse', 'draw': d.to_dict(), 'sparse': s.to_dict()}
+    with Run(path, cfg, what='sparse', verbose=True) as run:
+        if not run.done('fit'):
+            reseed(d.seed, learn.dls, d.data_seed)
+            cb, t = s.callback(d.seed), d.train
+            cbs = [cb, FiniteLossCallback(), EpochLog(run.log, f'{s.method}, '), *t.speed.cbs()]
+            with learn.no_logging(), quiet_unless_interactive(learn):
+                getattr(learn, t.fit)(t.epochs, cbs=cbs, **check_fit(t.fit, t.epochs, t.learning_rate, t.fit_kwargs()))
+            sc = check_finite(score(learn.model, learn.dls), s.method)
+            tk = cb.ticket({**learn.draw_meta, 'seed': d.seed})
+            run.save_tensors('ticket.safetensors', tk.tensors(), tk.meta)
+            run.write_table('schedule.csv', cb.schedule)
+            run.finish('fit', row=dict(arm=s.method, sparsity=tk.sparsity, **sc))
+        tk = Ticket.from_tensors(*run.load_tensors('ticket.safetensors'))
+        for r in rs:
+            if run.done(f'spend/{r.name}'): continue
+            t = d.train
+            _, sc = spend_ticket(tk, learn.dls, r, t.epochs, t.learning_rate, t.fit, t.fit_kwargs(), seed=d.seed,
+                                 quiet=True, **asdict(t.speed))
+            run.finish(f'spend/{r.name}', row=dict(arm=f'{s.method} mask, {r.name}', sparsity=tk.sparsity, **sc))
+            run.log(f"spend {r.name}: test_acc {sc['test_acc']:.4f}")
+        rows = pd.DataFrame([v['row'] for v in run.finished('').values() if 'row' in v])
+        if run.writes: run.write_table('scores.csv', rows)
+    _print_table(rows, ['arm', 'sparsity', 'train_acc', 'valid_acc', 'test_acc'])
+    print(f'run folder: {path}')
+    return rows
+
+@takes_draw(Draw(), omit=PRUNE_FIELDS)
+def sparse_job(method:str='rigl',        # 'agp' (gradual magnitude pruning), 'rigl' or 'set'
+               sparsity:float=0.9,       # AGP's final sparsity; the sparsity RigL and SET keep throughout
+               distribution:str=None,    # 'uniform' or 'erk' per tensor (default: 'uniform' for AGP, 'erk' otherwise)
+               every:int=100,            # Steps between two changes of the mask
+               alpha:float=0.3,          # RigL, SET: the share of active weights moved at step 0, decayed by cosine
+               start:float=0.1,          # AGP: where pruning starts, as a share of the fit
+               stop:float=0.75,          # Where the mask stops changing, as a share of the fit
+               spend:str='',             # Comma-separated recipes to spend the mask with (from the initialisation)
+               device:str=None,          # 'cpu' or 'cuda' (default: cuda when there is one)
+               path:str='runs/sparse',   # Run folder
+               data_path:str=None,       # Local folder of the data
+               **kw,                     # The data, network and training options of `draw` (--arch, --epochs...)
+              )->pd.DataFrame:           # The scores: the fit, then each spend
+    "Train one sparse network in one fit with AGP, RigL or SET; write its ticket, the mask's schedule and the scores"
+    return run_sparse(draw_from(kw), Sparse(method, sparsity, distribution, every, alpha, start, stop), spend, device,
+                      path, data_path)
+
 # %% ../nbs/20_cli.ipynb #71f11530
 ELASTIC_KEYS = dict(zip(('elth', 'imp', 'random', 'shuffled', 'omp', 'snip', 'grasp', 'synflow'), ELASTIC_METHODS))
 
@@ -524,6 +580,7 @@ def main_job(full:bool=False,      # The paper-scale run (for a GPU) instead of 
 
 # %% ../nbs/20_cli.ipynb #9e2c5861
 JOBS = {'main': main_job, 'draw': draw_job, 'spend': spend_job, 'stability': stability_job, 'elastic': elastic_job,
+        'sparse': sparse_job,
         'figure': figure_job, 'bench': bench_job, 'train': train_job, 'compact': compact_job}
 USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, ConnectionError, RunLocked, DiskError,
                TrainingDiverged)
@@ -556,11 +613,12 @@ def _choices(job)->dict:
     ch = {'data': list(DATASETS), 'arch': list(MODELS), 'to': list(MODELS), 'criterion': CLI_CRITERIA,
           'controls': list(CONTROLS), 'spend': list(RECIPES), 'recipes': list(RECIPES), 'preset': list(PRESETS),
           'methods': list(ELASTIC_KEYS), 'mapping': list(STRATEGIES), 'name': [*FIGURES, 'all'],
-          'rewind': list(REWINDS), 'schedule': list(SCHEDULES), 'precision': list(PRECISIONS), 'bn': list(BN_MODES)}
+          'rewind': list(REWINDS), 'schedule': list(SCHEDULES), 'precision': list(PRECISIONS), 'bn': list(BN_MODES),
+          'method': list(SPARSE_METHODS), 'distribution': list(DISTRIBUTIONS)}
     return {k: v for k,v in ch.items() if k in inspect.signature(job).parameters}
 
 # one value from a table: argparse's `choices`
-CHOICES = ('data', 'criterion', 'preset', 'to', 'rewind', 'schedule', 'precision', 'bn')
+CHOICES = ('data', 'criterion', 'preset', 'to', 'rewind', 'schedule', 'precision', 'bn', 'method', 'distribution')
 
 def _list_checks(job)->dict:
     """`{option: ('names', allowed) or ('ints', lowest)}` of the job's comma-list options that `lottery_fastai.checks`
