@@ -19,6 +19,7 @@ def small(args:list)->list:
         else: args.extend([opt, val])
     if job == 'draw': put('--epochs', '4'); put('--n', '960')   # a later job on its folder reads these from it
     if job == 'train': put('--epochs', '1')
+    if job == 'sparse': put('--epochs', '1'); put('--n', '960')
     if job == 'figure': args.append('--quick')
     if job == 'bench': put('--reps', '1'); put('--archs', 'lenet300')
     if job == 'bench' and '--tickets' not in args: put('--steps', '4')
