@@ -16,6 +16,7 @@ from .masks import *
 from .callbacks import *
 from .bench import *
 from .draw import *
+from .sparse import *
 from .compact import *
 from .tweaks import *
 from .gradinit import *
