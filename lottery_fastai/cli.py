@@ -319,7 +319,7 @@ def run_sparse(d:Draw, s:Sparse, spend:str='', device:str=None, path:str='runs/s
     learn = learner_for(d, data_path, device)
     rs = _check_recipes(names, model_from_meta(learn.draw_meta), d.arch.arch)
     cfg = {'job': 'sparse', 'draw': d.to_dict(), 'sparse': s.to_dict()}
-    with Run(path, cfg, what='sparse', verbose=True) as run:
+    with Run(path, cfg, what='sparse fit', verbose=True) as run:
         if not run.done('fit'):
             reseed(d.seed, learn.dls, d.data_seed)
             cb, t = s.callback(d.seed), d.train
