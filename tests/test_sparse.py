@@ -95,3 +95,29 @@ def test_draws_without_the_new_settings_keep_their_identity(dls):
     learn = Learner(dls, make_model('lenet300', n_in=1, n_out=10, seed=0), metrics=accuracy)
     with learn.no_bar(), learn.no_logging(): res = learn.draw(rounds=1, n_epoch=1)
     assert 'distribution' not in res.config and 'cbs' not in res.config
+
+def test_a_sparse_job_killed_mid_fit_ends_in_the_same_files(tmp_path):
+    "kill -9 during the fit of `lottery_fastai sparse --spend vanilla`, run again: the ticket and the scores of a run never killed"
+    import hashlib, signal, subprocess, sys, time
+    from pathlib import Path
+    import pandas as pd
+    cli = str(Path(sys.executable).parent/'lottery_fastai')
+    args = ['sparse', '--method', 'set', '--sparsity', '0.8', '--arch', 'resnet8', '--width', '4', '--epochs', '3',
+            '--n', '1500', '--bs', '64', '--lr', '0.01', '--every', '3', '--seed', '2', '--spend', 'vanilla']
+    ref = subprocess.run([cli, *args, '--path', str(tmp_path/'ref')], capture_output=True, text=True, timeout=900)
+    assert ref.returncode == 0, ref.stderr
+    p = subprocess.Popen([cli, *args, '--path', str(tmp_path/'run')], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log, deadline = tmp_path/'run'/'log.txt', time.time() + 600
+    while time.time() < deadline and p.poll() is None:
+        if log.exists() and 'epoch 1/3' in log.read_text(): break   # the first epoch is done, the fit goes on
+        time.sleep(0.02)
+    assert p.poll() is None, 'the job finished before it could be killed'
+    p.send_signal(signal.SIGKILL); p.wait()
+    assert not (tmp_path/'run'/'ticket.safetensors').exists()
+    again = subprocess.run([cli, *args, '--path', str(tmp_path/'run')], capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stderr
+    digest = lambda f: hashlib.sha256(f.read_bytes()).hexdigest()
+    assert digest(tmp_path/'run'/'ticket.safetensors') == digest(tmp_path/'ref'/'ticket.safetensors')
+    numbers = lambda f: (lambda d: d[[c for c in d if not c.endswith('_s')]])(pd.read_csv(f))   # wall times aside
+    pd.testing.assert_frame_equal(numbers(tmp_path/'run'/'scores.csv'), numbers(tmp_path/'ref'/'scores.csv'))
+    assert not list((tmp_path/'run').rglob('*.tmp'))
