@@ -378,7 +378,7 @@ def elastic_job(source:str='runs/draw',   # Run folder of the source draw (`--fr
     "Stretch or squeeze a draw's tickets to another depth, train them and the comparisons there; print table and cost"
     ms = [ELASTIC_KEYS[k] for k in check_names('methods', methods, ELASTIC_KEYS)]
     if not ms: raise ValueError(f"`methods` must name at least one of {list(ELASTIC_KEYS)}")
-    res = DrawResult.load(source)
+    res = DrawResult.load(source, 'source')
     c = res.config
     have = [str(t.meta['round']) for t in res.tickets if t.meta['round'] > 0]
     rnds = None if rounds is None else [int(r) for r in check_names('rounds', rounds, have)]
@@ -389,8 +389,9 @@ def elastic_job(source:str='runs/draw',   # Run folder of the source draw (`--fr
     with pd.option_context('display.float_format', '{:.4f}'.format, 'display.width', 200):
         print(f"\ntest accuracy at {to}, tickets moved from {c.get('arch')}:\n{tab.to_string()}")
     cost = df.attrs['cost']
-    print(f"\ntransfer: {1e3*cost['transfer_s']:.1f} ms a ticket; IMP at {to}: {cost['imp_s']:.1f} s; "
-          f"{cost['speedup']:,.0f}x cheaper", flush=True)
+    imp = (f"IMP at {to}: {cost['imp_s']:.1f} s; {cost['speedup']:,.0f}x cheaper" if cost['imp_s'] == cost['imp_s']
+           else f"IMP at {to} not trained (neither 'imp' nor 'omp' in --methods)")
+    print(f"\ntransfer: {1e3*cost['transfer_s']:.1f} ms a ticket; {imp}", flush=True)
     return df
 
 # %% ../nbs/20_cli.ipynb #fa94d74e

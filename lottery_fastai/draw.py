@@ -267,22 +267,23 @@ class DrawResult:
         return load_tensors(self.path/'dense.safetensors')[0]
 
     @classmethod
-    def load(cls, path)->'DrawResult':
-        "Read the finished rounds of the draw in the run folder `path`, checking that every ticket belongs to it"
-        path = Path(path)
-        if not (path/'config.json').is_file(): raise ValueError(f"`path` {path} holds no draw (it has no "
+    def load(cls, path, name:str='path')->'DrawResult':
+        """Read the finished rounds of the draw in the run folder `path`, checking that every ticket belongs to it
+        (`name`: the argument that gave `path`, for the messages)"""
+        path, arg = Path(path), f'`{name}`'
+        if not (path/'config.json').is_file(): raise ValueError(f"{arg} {path} holds no draw (it has no "
                                                                 "config.json): run a draw there first")
         cfg = read_json(path/'config.json')
         if cfg.get('job') != 'draw':
             hint = f": pass the draw's own folder, {path.parent}" if cfg.get('job') == 'spend' else ''
-            raise ValueError(f"`path` {path} holds a {cfg.get('job', 'run of another kind')} run, not a draw{hint}")
+            raise ValueError(f"{arg} {path} holds a {cfg.get('job', 'run of another kind')} run, not a draw{hint}")
         h = lock_holder(path)
         if h and h['pid'] != os.getpid():
-            raise ValueError(f"`path` {path} holds a draw that process {h['pid']} on {h['host']} is running now "
+            raise ValueError(f"{arg} {path} holds a draw that process {h['pid']} on {h['host']} is running now "
                              f"(started {h['started']}): wait for it to finish, then run this again")
         rows, want = finished_rounds(path, cfg)
         if len(rows) < want:
-            raise ValueError(f"`path` {path} holds an unfinished draw: {len(rows)} of its {want} rounds (0 to "
+            raise ValueError(f"{arg} {path} holds an unfinished draw: {len(rows)} of its {want} rounds (0 to "
                              f"{want - 1}) are done. Finish it first by running the command that started it again "
                              f"(its settings are in {path/'config.json'}; a stopped draw resumes where it stopped)")
         files = [path/'tickets'/f"round_{row['round']:02d}.safetensors" for row in rows]

@@ -6,7 +6,7 @@
 __all__ = ['STRATEGIES', 'ELASTIC_METHODS', 'family', 'parse_mapping', 'mapping_string', 'named_mapping', 'transfer', 'elastic']
 
 # %% ../nbs/10_elastic.ipynb #40f58ad8
-import re, time, copy
+import re, time, copy, math
 import torch, torch.nn as nn, pandas as pd
 from .models import CIFAR_DEPTHS, VGG_CFGS, make_model, model_from_meta
 from .masks import prunable, prune
@@ -250,7 +250,8 @@ def elastic(source,                   # The source draw: a `DrawResult` or its r
     config = dict(job='elastic', source=str(src.path), source_draw=draw_id(cfg), target=target_arch,
                   mapping=moved[rounds[0]].meta['transfer']['mapping'])
     with Run(path, config, _same_source, what='run of elastic transfers', verbose=verbose) as run:
-        imp, imp_s = _target_imp(s, run, dls)
+        # IMP at the target is trained only for the methods that read it (itself, and OMP from its dense round)
+        imp, imp_s = _target_imp(s, run, dls) if {'IMP at target', 'OMP'} & set(methods) else (None, math.nan)
         learn = _learner(dls, moved[rounds[0]].build_model(), cfg)
         rows = [_elastic_step(s, run, dls, learn, m, r, moved[r], imp) for r in rounds for m in methods]
         df = pd.DataFrame(rows)

@@ -157,6 +157,8 @@ def test_jobs_never_read_an_unfinished_draw(tmp_path):
     try:
         r = run('spend', '--path', str(folder), '--recipes', 'vanilla')
         assert r.returncode == 2 and f'process {p.pid}' in r.stderr and 'running now' in r.stderr, r.stderr
+        r = run('elastic', '--from', str(folder), '--to', 'resnet32')   # the option typed is named, not `--path`
+        assert r.returncode == 2 and 'running now' in r.stderr and '--path' not in r.stderr, r.stderr
     finally:
         p.send_signal(signal.SIGKILL)
         p.wait()
@@ -425,3 +427,13 @@ def test_a_diverged_network_is_no_ticket(tmp_path):
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 2 and len(lines) == 1 and 'NaN or infinite in epoch 0' in lines[0], r.stderr
     assert not list((tmp_path/'x').glob('tickets/*')) and not list((tmp_path/'x').glob('trained_*'))
+
+def test_elastic_with_elth_alone_trains_no_imp_at_the_target(tmp_path):
+    "`elastic --methods elth` moved the tickets and then trained a whole IMP draw at the target that nothing read"
+    r = run('draw', '--arch', 'resnet14', '--width', '4', '--rounds', '1', '--epochs', '1', '--n', '320', '--bs', '64',
+            '--controls', '', '--path', str(tmp_path/'src'))
+    assert r.returncode == 0, r.stderr
+    r = run('elastic', '--from', str(tmp_path/'src'), '--to', 'resnet20', '--methods', 'elth', '--path', str(tmp_path/'e'))
+    assert r.returncode == 0, r.stderr
+    assert not (tmp_path/'e'/'imp_resnet20').exists() and 'IMP at resnet20 not trained' in r.stdout, r.stdout
+    assert list(pd.read_csv(tmp_path/'e'/'results.csv').method) == ['E-LTH']
