@@ -238,7 +238,10 @@ def check_fits_data(learn:Learner):
     "Run one validation batch through the model (eval mode, no gradient): a model that does not fit the data fails here"
     if len(learn.dls.train) == 0: raise ValueError("the training loader yields no batch: `bs` is larger than the "
                                                    "training set")
-    xb = learn.dls.valid.one_batch()[0]
+    xb, yb = learn.dls.valid.one_batch()[:2]
+    if torch.is_floating_point(yb) or yb.dim() != 1: raise ValueError(
+        f"a draw scores every round by cross-entropy and accuracy on class labels, but this data's targets are "
+        f"{yb.dtype} of shape {tuple(yb.shape)}: draw from a classification task (one int label per example)")
     dev = next(learn.model.parameters()).device
     was = learn.model.training
     try:

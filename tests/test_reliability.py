@@ -437,3 +437,17 @@ def test_elastic_with_elth_alone_trains_no_imp_at_the_target(tmp_path):
     assert r.returncode == 0, r.stderr
     assert not (tmp_path/'e'/'imp_resnet20').exists() and 'IMP at resnet20 not trained' in r.stdout, r.stdout
     assert list(pd.read_csv(tmp_path/'e'/'results.csv').method) == ['E-LTH']
+
+def test_a_learner_without_class_labels_is_refused_before_training():
+    "Rounds are scored by cross-entropy and accuracy: a regression learner was scored that way, silently wrong"
+    import lottery_fastai.draw   # noqa: F401  (patches Learner.draw)
+    from fastai.data.core import DataLoaders
+    from fastai.data.load import DataLoader
+    from fastai.learner import Learner
+    from torch.utils.data import TensorDataset
+    x, y = torch.randn(64, 1, 28, 28), torch.randn(64)
+    dls = DataLoaders(DataLoader(TensorDataset(x, y), bs=32), DataLoader(TensorDataset(x, y), bs=32))
+    learn = Learner(dls, make_model('lenet300', n_in=1, n_out=1, seed=0), loss_func=torch.nn.MSELoss())
+    before = {k: v.clone() for k,v in learn.model.state_dict().items()}
+    with pytest.raises(ValueError, match='targets are torch.float32 of shape'): learn.draw(rounds=1, n_epoch=1)
+    assert all(torch.equal(v, learn.model.state_dict()[k]) for k,v in before.items())
