@@ -274,7 +274,7 @@ class DrawResult:
         """Read the finished rounds of the draw in the run folder `path`, checking that every ticket belongs to it
         (`name`: the argument that gave `path`, for the messages)"""
         arg = f'`{name}`'
-        if isinstance(path, str) and not path.strip(): raise ValueError(f"{arg} is empty: name the run folder of a draw")
+        if isinstance(path, str) and not path.strip(): raise ValueError(f"{arg} is empty: name a draw's run folder")
         path = Path(path)
         if not (path/'config.json').is_file(): raise ValueError(f"{arg} {path} holds no draw (it has no "
                                                                 "config.json): run a draw there first")
