@@ -199,14 +199,18 @@ def dead_units(masks:dict)->pd.DataFrame:
     return pd.DataFrame(rows)
 
 # %% ../nbs/08_analysis.ipynb #ca6eea92
-def table_a1(act_zeros:pd.DataFrame, history:pd.DataFrame, recipes:dict=None)->pd.DataFrame:
-    """Share of exact zeros after the activations (%), rows: sparsity, columns: (stage, label), as the Spending paper's
-    Table A1"""
+def table_a1(act_zeros:pd.DataFrame, history:pd.DataFrame, recipes:dict=None,
+             which:str=None,   # 'near_zeros' (|a| <= 1e-2, the authors' count; the default where recorded) or 'zeros'
+            )->pd.DataFrame:
+    """Share of zero activations (%), rows: sparsity, columns: (stage, label), as the Spending paper's Table A1; zero
+    as the authors count it (|a| <= 1e-2) where the spends recorded it, else exactly 0 (spends before 2026-12-07)"""
     recipes = recipes or {'vanilla': 'ReLU', 'swish': 'Swish'}
     a = act_zeros[act_zeros.recipe.isin(list(recipes))].assign(stage=lambda d: d.module.map(_stage))
     sp = history.groupby('round').sparsity.first()
     a = a.assign(sparsity=a['round'].map(sp), act=a.recipe.map(recipes))
-    t = 100*a.groupby(['sparsity', 'stage', 'act'], sort=False).zeros.mean().unstack(['stage', 'act'])
+    which = which or ('near_zeros' if 'near_zeros' in a and a.near_zeros.notna().all() else 'zeros')
+    t = 100*a.groupby(['sparsity', 'stage', 'act'], sort=False)[which].mean().unstack(['stage', 'act'])
+    t.attrs['which'] = which
     return t.sort_index(axis=1, level=0, sort_remaining=False)
 
 def _stage(module:str)->str:

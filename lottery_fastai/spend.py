@@ -16,7 +16,7 @@ from fastai.learner import Learner
 from fastai.metrics import accuracy
 from fastai.callback.progress import ProgressCallback
 from fastai.imports import noop
-from .checks import check_ints, check_number
+from .checks import check_ints, check_number, check_choice
 from .io import load_tensors, read_table
 from .runs import Run, bar, config_diff
 from .data import reseed, check_seed
@@ -185,7 +185,8 @@ def spend(ticket:Ticket, dls, recipe='vanilla',
     scores = check_finite(score(learn.model, dls), f"recipe {r.name!r}, round {ticket.meta.get('round', 0)}")
     has_acts = any(isinstance(m, tuple(set(ACTIVATIONS.values()))) for m in model.modules())
     learn.act_zeros = activation_sparsity(model, dls.valid, n_batches=4) if has_acts else None
-    if learn.act_zeros is not None: scores['act_zeros'] = float(learn.act_zeros.zeros.mean())
+    if learn.act_zeros is not None: scores.update(act_zeros=float(learn.act_zeros.zeros.mean()),
+                                                  act_near_zeros=float(learn.act_zeros.near_zeros.mean()))
     # wall-clock: re-scaling next to the training it precedes
     # the numbers the tweaks left in `ctx.info` join the scores, and so the spend's history
     info = {k: v for k,v in ctx.info.items() if isinstance(v, (bool, int, float, str))}
@@ -214,11 +215,13 @@ class SpendResult:
         g = self.history.groupby(['round', 'sparsity', 'recipe'])[metric].agg(['mean', 'std', 'count'])
         g = g.unstack('recipe')
         return g.reindex(columns=pd.MultiIndex.from_product([['mean', 'std', 'count'], recipes]))
-    def act_table(self, by:str='stage')->pd.DataFrame:
-        "Mean share of exact zeros after the activations per `by` ('stage' or 'module', in forward order) and recipe"
+    def act_table(self, by:str='stage', which:str='zeros')->pd.DataFrame:
+        """Mean share of zeros after the activations per `by` ('stage' or 'module', in forward order) and recipe:
+        `which` 'zeros' (exactly 0) or 'near_zeros' (|a| <= 1e-2, the authors' count)"""
         if by not in ('stage', 'module'): raise ValueError(f"`by` must be 'stage' or 'module', got {by!r}")
+        check_choice('which', which, ('zeros', 'near_zeros'))
         a = self.act_zeros.assign(stage=self.act_zeros.module.map(stage_of))
-        t = a.groupby([by, 'recipe'], sort=False).zeros.mean().unstack('recipe')
+        t = a.groupby([by, 'recipe'], sort=False)[which].mean().unstack('recipe')
         return t.reindex(columns=list(dict.fromkeys(a.recipe)))
     def plot(self, ax=None, metric:str='test_acc'):
         return plot_spend(self.history, ax=ax, metric=metric, dense_acc=self.dense_acc)

@@ -43,16 +43,20 @@ def swap_activation(self:Learner, act='swish', old=nn.ReLU)->Learner:
 
 # %% ../nbs/05_tweaks.ipynb #f72a8671
 @torch.no_grad()
-def activation_sparsity(model:nn.Module, dl, n_batches:int=4)->pd.DataFrame:
-    "Share of exact zeros in the output of every activation module (rows in forward order), over `n_batches` of `dl`"
+def activation_sparsity(model:nn.Module, dl, n_batches:int=4,
+                        tol:float=1e-2,   # |a| <= tol counts as zero in `near_zeros` (the Spending authors' 1e-2)
+                       )->pd.DataFrame:
+    """Share of zeros in the output of every activation module (rows in forward order), over `n_batches` of `dl`:
+    `near_zeros` (|a| <= `tol`, the authors' Table A1 count) and `zeros` (exactly 0)"""
     acts = {n: m for n,m in model.named_modules() if isinstance(m, tuple(set(ACTIVATIONS.values())))}
     if not acts: raise ValueError("`model` has no activation module (of `ACTIVATIONS`) to measure")
-    zeros, total, order = {}, {}, []
+    zeros, near, total, order = {}, {}, {}, []
     def hook(name, mod, inp, out):
         if name not in zeros:
             order.append(name)
-            zeros[name] = total[name] = 0
+            zeros[name] = near[name] = total[name] = 0
         zeros[name] += int((out == 0).sum())
+        near[name] += int((out.abs() <= tol).sum())
         total[name] += out.numel()
     hs = [m.register_forward_hook(partial(hook, n)) for n,m in acts.items()]
     was = model.training
@@ -65,7 +69,7 @@ def activation_sparsity(model:nn.Module, dl, n_batches:int=4)->pd.DataFrame:
         for h in hs: h.remove()
         model.train(was)
     return pd.DataFrame({'module': order, 'act': [type(acts[n]).__name__ for n in order],
-                         'zeros': [zeros[n]/total[n] for n in order]})
+                         'zeros': [zeros[n]/total[n] for n in order], 'near_zeros': [near[n]/total[n] for n in order]})
 
 # %% ../nbs/05_tweaks.ipynb #87e3edb5
 class Jump(nn.Module):
