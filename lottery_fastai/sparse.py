@@ -8,7 +8,7 @@ __all__ = ['GROWS', 'SparseMasks', 'agp_sparsity', 'GradualPruning', 'drop_grow'
 
 # %% ../nbs/04b_sparse.ipynb #135ef6bc
 import math
-import torch, torch.nn as nn, pandas as pd
+import torch, pandas as pd
 from fastcore.basics import store_attr
 from fastai.callback.core import CancelStepException
 from .checks import check_int, check_number, check_choice, check_fraction, check_ints
@@ -95,8 +95,8 @@ class GradualPruning(SparseMasks):
     def _prune_to(self, t:int):
         target = agp_sparsity(t, self.s_i, self.s_f, self.t0, self.t_end)
         ws = {k: w for k,w in prunable(self.learn.model, **self.prunable_kwargs).items() if k in self.masks}
-        if self.distribution is None: new = prune(ws, self.masks, sparsity=target, allow_collapse=True)
-        else: new = prune(ws, self.masks, sparsity=target, distribution=self.distribution, allow_collapse=True)
+        # a global target may empty a tensor: refused (`LayerCollapseError`), as in a draw; per-tensor targets never do
+        new = prune(ws, self.masks, sparsity=target, distribution=self.distribution)
         self.set_masks(new)
         self.history.append({'iter': t, 'target': target, 'sparsity': sparsity(self.masks)})
     def after_step(self):
