@@ -59,10 +59,10 @@ class Recipe:
         owners = {f.name: cls for cls in TWEAKS.values() for f in dataclasses.fields(cls)}
         bad = [k for k in settings if k not in owners]
         if bad: raise ValueError(f"{bad} are not settings of any tweak: the settings are {list(owners)}")
-        tws = {type(t): t for t in self.tweaks}
+        tws = {t.name: t for t in self.tweaks}   # by name: a notebook that re-runs a tweak's class makes a new class
         for k,v in settings.items():
             cls = owners[k]
-            tws[cls] = dataclasses.replace(tws[cls], **{k: v}) if cls in tws else cls(**{k: v})
+            tws[cls.name] = dataclasses.replace(tws[cls.name], **{k: v}) if cls.name in tws else cls(**{k: v})
         return Recipe(name or self.name, *tws.values())
 
     def check(self, model:nn.Module, ctx:TweakContext):
