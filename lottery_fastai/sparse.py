@@ -163,8 +163,8 @@ class DynamicSparse(SparseMasks):
         super().before_fit()
         self.t_end = max(1, math.floor(self.stop*self.n_epoch*len(self.dls.train)))
     def _scores(self, t:int)->dict:
-        params = dict(self.learn.model.named_parameters())
         if self.grow == 'gradient':
+            params = dict(self.learn.model.named_parameters())
             return {k: (params[k].grad.abs() if params[k].grad is not None else torch.zeros_like(params[k]))
                     for k in self.masks}
         g = torch.Generator().manual_seed(self.seed*1_000_003 + t)
