@@ -412,7 +412,10 @@ def test_ctrl_c_is_one_line_and_the_same_command_resumes(tmp_path):
     "SIGINT (Ctrl-C) in a draw: one line, exit 130 as a shell reports it, no traceback; the same command finishes the draw"
     # four rounds: the signal lands while rounds are left, however loaded the machine (two rounds raced its end)
     args = ['draw', '--rounds', '4', *TINY[2:], '--path', str(tmp_path/'run')]
-    p = subprocess.Popen([CLI, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # a pytest-xdist worker ignores SIGINT and a child inherits that (Python then installs no KeyboardInterrupt): the
+    # draw gets a terminal's default disposition, as a user's shell gives it
+    p = subprocess.Popen([CLI, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert wait_for(lambda: (tmp_path/'run'/'steps.json').exists(), p), 'no round finished before the end'
     assert p.poll() is None, 'the draw finished before it could be interrupted'
     p.send_signal(signal.SIGINT)
