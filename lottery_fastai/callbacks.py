@@ -27,8 +27,11 @@ class MaskCallback(Callback):
         params = dict(self.learn.model.named_parameters())
         self.masks = check_masks(self.masks, params)   # bool, one per tensor, each of its tensor's shape
         self.ws = [params[k] for k in self.masks]
-        self.ms = [m.to(w.device, None if self.low_memory else w.dtype) for m,w in zip(self.masks.values(), self.ws)]
+        self.to_device()
         self.zero_weights()
+    def to_device(self):
+        "The masks as multipliers on their weights' devices (`self.ms`), in the weights' dtype unless `low_memory`"
+        self.ms = [m.to(w.device, None if self.low_memory else w.dtype) for m,w in zip(self.masks.values(), self.ws)]
     def after_fit(self): self.zero_weights(); self.ms = None   # frees the device copies
     def before_step(self):
         if not self.mask_grads: return

@@ -46,7 +46,7 @@ class SparseMasks(MaskCallback):
         params = dict(self.learn.model.named_parameters())
         grown = {k: new[k].cpu() & ~self.masks[k] for k in self.masks}
         self.masks = {k: new[k].detach().cpu().bool() for k in self.masks}
-        self.ms = [self.masks[k].to(w.device, None if self.low_memory else w.dtype) for k,w in zip(self.masks, self.ws)]
+        self.to_device()
         _reset_opt_state(getattr(self.learn, 'opt', None), params, {k: g for k,g in grown.items() if g.any()})
         self.zero_weights()
     def record(self, **row): self.history.append({'iter': int(self.learn.train_iter), **row,
