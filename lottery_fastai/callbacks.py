@@ -14,6 +14,7 @@ from fastcore.basics import store_attr
 from fastai.callback.core import Callback, CancelTrainException, CancelValidException, CancelBatchException
 from fastai.callback.core import TrainEvalCallback
 from .masks import check_masks
+from .checks import check_number
 
 # %% ../nbs/03_callbacks.ipynb #84eaa79f
 class MaskCallback(Callback):
@@ -47,22 +48,23 @@ def rewind_iter(n_iter:int,         # Training iterations per epoch
                 iteration=None,     # Rewind point as an iteration (0 = initialisation)
                 epoch=None,         # ... or as an epoch
                 pct=None,           # ... or as a fraction of training
+                names=('iteration', 'epoch', 'pct'),   # The three arguments as the caller names them, for messages
                )->int:
     "The rewind iteration given exactly one of `iteration`, `epoch`, `pct`; it must lie inside training"
-    given = {k: v for k,v in dict(iteration=iteration, epoch=epoch, pct=pct).items() if v is not None}
-    if len(given) != 1: raise ValueError("give exactly one of `iteration`, `epoch`, `pct` for the rewind point, got "
-                                         f"{given or 'none'}")
+    given = {n: v for n,v in zip(names, (iteration, epoch, pct)) if v is not None}
+    if len(given) != 1: raise ValueError(f"give exactly one of {', '.join(f'`{n}`' for n in names)} for the rewind "
+                                         f"point, got {given or 'none'}")
     (name,v), = given.items()
-    k = v if name == 'iteration' else v*n_iter if name == 'epoch' else round(v*n_iter*n_epoch)
+    k = v if name == names[0] else v*n_iter if name == names[1] else round(v*n_iter*n_epoch)
     total = n_iter*n_epoch
     shown = lambda x: f'{x:g}' if isinstance(x, (int, float)) and not isinstance(x, bool) else repr(x)
     if not isinstance(k, (int, float)) or isinstance(k, bool) or not 0 <= k < total:
         raise ValueError(f"`{name}`={shown(v)} puts the rewind point at iteration {shown(k)}, outside the {total} "
-                         f"iterations of training ({n_epoch} epochs of {n_iter})")
+                         f"iterations of training ({n_epoch} epoch{'s' if n_epoch != 1 else ''} of {n_iter})")
     if not float(k).is_integer():   # inside training, between two steps: the nearest steps are the choices
         raise ValueError(f"`{name}`={shown(v)} puts the rewind point at iteration {shown(k)}, between two steps: give "
                          f"an epoch that is a whole number of the {n_iter} iterations of an epoch (iteration "
-                         f"{math.floor(k)} or {math.ceil(k)}), or `iteration`")
+                         f"{math.floor(k)} or {math.ceil(k)}), or `{names[0]}`")
     return int(k)
 
 def state_copy(model:nn.Module)->dict:
@@ -73,7 +75,10 @@ class RewindCallback(Callback):
     """Record `state_copy(model)` at the start of training iteration k into `learn.rewind_state` (and k into
     `learn.rewind_iter`)"""
     order = TrainEvalCallback.order + 1
-    def __init__(self, iteration=None, epoch=None, pct=None): store_attr()
+    def __init__(self, iteration=None, epoch=None, pct=None):
+        for n,v in dict(iteration=iteration, epoch=epoch, pct=pct).items():
+            if v is not None: check_number(n, v, 0)   # where it lies in training is checked when the fit starts
+        store_attr()
     def before_fit(self):
         self.learn.rewind_iter = rewind_iter(len(self.dls.train), self.n_epoch, self.iteration, self.epoch, self.pct)
         self.learn.rewind_state = None

@@ -171,8 +171,8 @@ def _load(self:Run):
     "Read the finished steps; check the stored config against ours (a folder with no finished step takes ours)"
     cfg, steps = self.path/'config.json', self.path/'steps.json'
     if not steps.is_file() and (self.path/'history.csv').is_file():
-        raise ValueError(f"`path` {self.path} holds a run written by an older lottery_fastai (no steps.json): use "
-                         "another `path`")
+        raise ValueError(f"`path` {self.path} has no steps.json, the record of its finished steps (deleted, or written "
+                         "by a lottery_fastai before 2026-11): restore the file, or use another `path`")
     self.steps = read_json(steps)['steps'] if steps.is_file() else {}
     if cfg.is_file() and self.steps:
         old = read_json(cfg)

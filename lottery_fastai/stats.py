@@ -188,11 +188,12 @@ class Claim:
             raise OptionError(f"`arms` of a {self.kind} claim must be {want} arm names, got {self.arms!r}")
         check_choice('direction', self.direction, (+1, -1))
         check_number('margin', self.margin, 0)
+        a = f"a{'n' if self.kind[0] in 'aeiou' else ''} {self.kind} claim"
         if self.kind in ('non-inferiority', 'equivalence') and self.margin <= 0:
-            raise OptionError(f"`margin` of a {self.kind} claim must be > 0 (the difference that still counts as "
+            raise OptionError(f"`margin` of {a} must be > 0 (the difference that still counts as "
                               f"'no worse' or 'the same'), got {self.margin!r}")
         if self.kind in ('superiority', 'interaction') and self.margin:
-            raise OptionError(f"`margin` of a {self.kind} claim must be 0 (a margin makes it non-inferiority), "
+            raise OptionError(f"`margin` of {a} must be 0 (a margin makes it non-inferiority), "
                               f"got {self.margin!r}")
         if self.kind == 'equivalence' and self.direction != +1:
             raise OptionError("`direction` of an equivalence claim must be +1: it has no direction")
@@ -277,7 +278,7 @@ class Family:
         check_number('alpha', self.alpha, 0, 0.5, lo_open=True, hi_open=True)
         names = [c.name for c in self.claims]
         twice = sorted({n for n in names if names.count(n) > 1})
-        if twice: raise OptionError(f"claim name(s) {twice} appear twice in the family: each names one claim")
+        if twice: raise OptionError(f"`claims`: the name(s) {twice} appear twice in the family: each names one claim")
     def __getitem__(self, name): return {c.name: c for c in self.claims}[name]
 
 def declare(path,                  # The study's run folder (created if missing)

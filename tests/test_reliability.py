@@ -456,3 +456,63 @@ def test_a_learner_without_class_labels_is_refused_before_training():
     before = {k: v.clone() for k,v in learn.model.state_dict().items()}
     with pytest.raises(ValueError, match='targets are torch.float32 of shape'): learn.draw(rounds=1, n_epoch=1)
     assert all(torch.equal(v, learn.model.state_dict()[k]) for k,v in before.items())
+
+def _transposed(path, prefix):
+    "Swap the two dimensions of the first 2-D tensor named `prefix...` in a safetensors file's header (the bytes stay)"
+    import struct
+    b = path.read_bytes()
+    n = struct.unpack('<Q', b[:8])[0]
+    head = json.loads(b[8:8 + n])
+    k = next(k for k,v in head.items() if k.startswith(prefix) and len(v.get('shape', ())) == 2)
+    head[k]['shape'] = head[k]['shape'][::-1]
+    s = json.dumps(head, separators=(',', ':')).encode()
+    path.write_bytes(b[:8] + s + b' '*(n - len(s)) + b[8 + n:])
+
+def _edited_config(f, **kw): f.write_text(json.dumps({**json.loads(f.read_text()), **kw}))
+
+EDITS = {   # what a user did to a finished one-round draw, the job run next, and what its one line must say
+    'rounds as a string': (lambda d: _edited_config(d/'config.json', rounds='2'), 'spend',
+                           "config.json: field 'rounds' must be an integer, got '2'"),
+    'an extra key': (lambda d: _edited_config(d/'config.json', note='mine'), 'spend',
+                     "config.json is not the record the draw's tickets were drawn under"),
+    'steps.json deleted, spend': (lambda d: (d/'steps.json').unlink(), 'spend',
+                                  "steps.json is missing (the record of the draw's finished rounds)"),
+    'steps.json deleted, draw': (lambda d: (d/'steps.json').unlink(), 'draw',
+                                 'has no steps.json, the record of its finished steps'),
+    'round 0 mask transposed': (lambda d: _transposed(d/'tickets'/'round_00.safetensors', 'mask.'), 'draw',
+                                "round_00.safetensors: `masks`['1.weight'] has shape (784, 300)"),
+    'trained state transposed': (lambda d: _transposed(d/'trained_01.safetensors', ''), 'draw',
+                                 "trained_01.safetensors: tensor '1.weight' has shape (784, 300) there"),
+    'round 1 mask transposed': (lambda d: _transposed(d/'tickets'/'round_01.safetensors', 'mask.'), 'spend',
+                                "round_01.safetensors: `masks`['1.weight'] has shape (784, 300)"),
+}
+
+@pytest.fixture(scope='module')
+def one_round_draw(tmp_path_factory):
+    d = tmp_path_factory.mktemp('edited')/'draw'
+    r = run('draw', *LENET_ONE, '--path', str(d))
+    assert r.returncode == 0, r.stderr
+    return d
+
+LENET_ONE = ['--n', '320', '--arch', 'lenet300', '--epochs', '1', '--rounds', '1', '--controls', '']
+
+@pytest.mark.parametrize('case', list(EDITS))
+def test_a_hand_edited_run_file_is_one_line_naming_the_file_and_field(tmp_path, one_round_draw, case):
+    "Each file a job reads back is checked: a wrong type, an unknown key, a missing record or a transposed tensor is one "
+    "line naming the file (and the field or tensor), never a traceback, never another file's name; nothing is written"
+    import shutil
+    d = tmp_path/'draw'
+    shutil.copytree(one_round_draw, d)
+    edit, job, says = EDITS[case]
+    edit(d)
+    kept = lambda: {p: p.read_bytes() for p in d.rglob('*') if p.is_file() and p.name not in ('log.txt', 'config.json')}
+    before, cfg = kept(), json.loads((d/'config.json').read_text())
+    args = ['spend', '--recipes', 'vanilla', '--seeds', '0'] if job == 'spend' else ['draw', *LENET_ONE[:-4], '--rounds', '2', '--controls', '']
+    r = run(*args, '--path', str(d))
+    lines = [l for l in r.stderr.strip().splitlines() if 'Warning' not in l and 'warnings.warn' not in l]
+    assert r.returncode == 2 and len(lines) == 1 and says in lines[0], r.stderr
+    assert 'Traceback' not in r.stderr
+    assert kept() == before
+    after = json.loads((d/'config.json').read_text())   # a draw takes the new number of rounds before it fails
+    assert {k: v for k,v in after.items() if k != 'rounds'} == {k: v for k,v in cfg.items() if k != 'rounds'}
+    assert not (d/'spend').exists()
