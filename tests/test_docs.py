@@ -15,7 +15,7 @@ def site(tmp_path_factory):
     return out
 
 def test_a_module_page_is_an_api_reference(site):
-    page = (site/'00c_stats.html').read_text()
+    page = (site/'03_stats.html').read_text()
     # one section per public name, with its signature and nbdev's docments table (argument, type, default, details)
     sec = re.search(r'<div class="lf-api" id="per_seed">(.*?)</div>', page, re.S).group(1)
     assert re.search(r"per_seed\(d, seed: str = (&#x27;|')seed(&#x27;|')\) -&gt; Series", sec)
@@ -51,3 +51,14 @@ def test_usage_and_unknown_flags(tmp_path):
     r = subprocess.run([*DOCS, str(tmp_path/'out'), '--bogus'], capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 2 and 'unrecognized arguments: --bogus' in r.stderr
     assert not (tmp_path/'out').exists() and not (tmp_path/'_docs').exists()
+
+def test_a_module_imports_only_from_its_floor_or_lower():
+    "The notebooks' first digit is the floor of the house (index.ipynb): no module imports from a higher floor"
+    import re
+    from pathlib import Path
+    root = Path(__file__).parent.parent
+    floor = {p.stem.split('_', 1)[1]: int(p.stem[:2]) for p in (root/'nbs').glob('[0-9][0-9]_*.ipynb')}
+    assert len(floor) >= 20 and len(set(floor)) == len(floor)
+    up = [(m, t) for m in floor for t in re.findall(r'^\s*from \.(\w+) import', (root/'lottery_fastai'/f'{m}.py').read_text(), re.M)
+          if t in floor and floor[t] // 10 > floor[m] // 10]
+    assert up == [], up
