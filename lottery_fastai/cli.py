@@ -434,8 +434,9 @@ def figure_job(name:str,                # A table or figure of the paper, or 'al
     made = {n: read_table(f) for n in FIGURES if (f := Path(path)/'figures'/f'{n}.csv').exists()}
     cl = spending_claims(Figures(path, scale, data, sd), made)
     if len(cl):
-        write_table(Path(path)/'figures'/'claims.csv', cl[['figure', 'claim', 'source', 'measured', 'verdict', 'mean',
-                                                            'sd', 'n', 'lo', 'hi', 'side', 'margin']])
+        write_table(Path(path)/'figures'/'claims.csv', cl[['figure', 'claim', 'kind', 'source', 'measured', 'p_adj',
+                                                            'detectable', 'verdict', 'mean', 'sd', 'n', 'lo', 'hi',
+                                                            'margin']])
         print(f"claims ({cl.attrs.get('reference', '')}), in {Path(path)/'figures'/'claims.csv'}:", flush=True)
         for r in cl.itertuples(): print(f"  {r.figure}: {r.claim}: {r.measured}: {r.verdict}", flush=True)
     return out

@@ -13,7 +13,7 @@ import math, os, json, hashlib, time, inspect
 from pathlib import Path
 from bisect import bisect_right
 from functools import partial
-from types import SimpleNamespace
+from dataclasses import dataclass
 import torch, torch.nn as nn, torch.nn.functional as F, pandas as pd
 from fastcore.basics import patch, store_attr
 from fastcore.foundation import L
@@ -445,7 +445,27 @@ def _check_rate(a:dict, gran:str, ws:dict):
         f"`rate` {a['rate']} prunes no weight: round 1 removes round({a['rate']} x {n}) = 0 of the {n} prunable "
         f"weights; give a rate of at least 1/{n} = {1/n:.2g}")
 
-def _draw_spec(learn:Learner, a:dict)->SimpleNamespace:
+@dataclass(frozen=True)
+class _DrawSettings:
+    "A draw's settings, checked once by `Learner.draw` before anything trains: what every round reads"
+    rounds:int
+    fit:str
+    n_epoch:int
+    rewind:str
+    seed:int
+    data_seed:int
+    prune_batches:int
+    k:int               # The rewind iteration
+    crit:object         # The `Criterion`
+    fkw:dict            # Keyword arguments of the fit method
+    pkw:dict            # Keyword arguments of `prunable`
+    meta:dict           # What every ticket records
+    config:dict         # What `config.json` records
+    prune_kw:dict       # Keyword arguments of `prune` for every round
+    cbs:list            # The user's callbacks
+    options:dict        # The speed options (precision, channels_last, compile, sync_bn)
+
+def _draw_spec(learn:Learner, a:dict)->_DrawSettings:
     "Check every argument of `Learner.draw` (`a`) before anything is trained or written; the draw's settings"
     check_int('rounds', a['rounds'], 1)
     check_int('prune_batches', a['prune_batches'], 1)
@@ -489,8 +509,8 @@ def _draw_spec(learn:Learner, a:dict)->SimpleNamespace:
     prune_kw = dict(rate=a['rate'], sparsity=a['sparsity'], criterion=crit, allow_collapse=a['allow_collapse'],
                     seed=a['seed'], granularity=gran, groups=groups, distribution=a['distribution'])
     same = {k_: a[k_] for k_ in ('rounds', 'fit', 'n_epoch', 'rewind', 'seed', 'data_seed', 'prune_batches')}
-    return SimpleNamespace(**same, k=k, crit=crit, fkw=fkw, pkw=pkw, meta=meta, config=config, prune_kw=prune_kw,
-                           cbs=extra, options=options_config(a, True))
+    return _DrawSettings(**same, k=k, crit=crit, fkw=fkw, pkw=pkw, meta=meta, config=config, prune_kw=prune_kw,
+                         cbs=extra, options=options_config(a, True))
 
 # %% ../nbs/20_draw.ipynb #1ae2e61e
 def _load_ticket(run:Run, r:int)->Ticket:

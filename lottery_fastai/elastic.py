@@ -144,7 +144,7 @@ def transfer(ticket:Ticket,          # A ticket of a CIFAR ResNet (6n+2) or a VG
     return Ticket(masks, state, meta)
 
 # %% ../nbs/32_elastic.ipynb #f4e6a8d7
-from types import SimpleNamespace
+from dataclasses import dataclass
 from fastai.learner import Learner
 from fastai.metrics import accuracy
 from pathlib import Path
@@ -153,6 +153,17 @@ from .io import load_tensors
 from .draw import DrawResult, papers_sgd, prune_at_init, check_fit, round_seconds, finished_rounds, draw_id
 from .masks import sparsity as masks_sparsity
 from .callbacks import state_copy
+
+@dataclass(frozen=True)
+class _ElasticSettings:
+    "What every method of an `elastic` run reads: the source draw, the target and the rounds moved"
+    source:object
+    cfg:dict
+    meta:dict
+    target:str
+    mapping:object
+    rounds:list
+    verbose:bool
 
 ELASTIC_METHODS = ('E-LTH', 'IMP at target', 'random', 'shuffled replicas', 'OMP', 'snip', 'grasp', 'synflow')
 
@@ -245,8 +256,8 @@ def elastic(source,                   # The source draw: a `DrawResult` or its r
     # transfer also checks family and mapping, before any file is written
     moved = {r: transfer(src.tickets[r], target_arch, mapping) for r in rounds}
     transfer_s = (time.perf_counter() - t0)/len(rounds)
-    s = SimpleNamespace(source=src, cfg=cfg, meta=meta, target=target_arch, mapping=mapping, rounds=rounds,
-                        verbose=verbose)
+    s = _ElasticSettings(source=src, cfg=cfg, meta=meta, target=target_arch, mapping=mapping, rounds=rounds,
+                         verbose=verbose)
     config = dict(job='elastic', source=str(src.path), source_draw=draw_id(cfg), target=target_arch,
                   mapping=moved[rounds[0]].meta['transfer']['mapping'])
     with Run(path, config, _same_source, what='run of elastic transfers', verbose=verbose) as run:

@@ -9,7 +9,6 @@ __all__ = ['RECIPES', 'PRESETS', 'Recipe', 'get_recipe', 'Preset', 'check_budget
 # %% ../nbs/25_spend.ipynb #9ef23a15
 import time, dataclasses
 from pathlib import Path
-from types import SimpleNamespace
 import torch, torch.nn as nn, pandas as pd
 from fastcore.basics import store_attr
 from fastai.learner import Learner
@@ -281,6 +280,25 @@ def _merge_spend(old:dict, new:dict)->dict:
     return {**new, 'recipes': {**old['recipes'], **new['recipes']}}
 
 # %% ../nbs/25_spend.ipynb #c54b0efe
+@dataclasses.dataclass(frozen=True)
+class _SpendSettings:
+    "A spend's settings, checked once by `spend_draw` before anything trains: what every step reads"
+    # the draw, its `Recipe`s, the rounds and seeds to spend
+    res:DrawResult
+    rs:list
+    rounds:list
+    seeds:list
+    n_epoch:int
+    lr:float
+    fit:str
+    fit_kwargs:dict
+    opt_func:object
+    teacher:object
+    budget:float        # `gradinit_budget`
+    have:dict           # `{round: Ticket}` of the draw
+    options:dict        # The speed options
+    config:dict         # What `config.json` records
+
 def _spend_spec(res, dls, recipes, rounds, seeds, n_epoch, lr, fit, fit_kwargs, opt_func, teacher, gradinit_iters,
                 gradinit_budget, options):
     "Check every argument of `spend_draw` before anything is trained or written; the spend's settings"
@@ -309,10 +327,10 @@ def _spend_spec(res, dls, recipes, rounds, seeds, n_epoch, lr, fit, fit_kwargs, 
     training = dict(n_epoch=n_epoch, lr=lr, fit=fit, fit_kwargs=fit_kwargs, opt_func=_name(opt_func),
                     gradinit_budget=gradinit_budget,
                     **options_config(options))
-    return SimpleNamespace(res=res, rs=rs, rounds=rounds, seeds=seeds, n_epoch=n_epoch, lr=lr, fit=fit,
-                           fit_kwargs=fit_kwargs, opt_func=opt_func,
-                           teacher=teacher, budget=gradinit_budget, have=have, options=options,
-                           config=dict(job='spend', training=training, recipes={r.name: r.to_dict() for r in rs}))
+    return _SpendSettings(res=res, rs=rs, rounds=rounds, seeds=seeds, n_epoch=n_epoch, lr=lr, fit=fit,
+                          fit_kwargs=fit_kwargs, opt_func=opt_func, teacher=teacher, budget=gradinit_budget, have=have,
+                          options=options,
+                          config=dict(job='spend', training=training, recipes={r.name: r.to_dict() for r in rs}))
 
 def spent_model(path)->nn.Module:
     """The network a spend saved in `path` (a file of `spend/models/`), rebuilt from its recipe's model tweaks (no

@@ -9,7 +9,7 @@ __all__ = ['BN_MODES', 'check_same_shapes', 'interpolate', 'reestimate_bn', 'eva
 # %% ../nbs/31_stability.ipynb #7c455eb6
 import time, math, copy
 from functools import partial
-from types import SimpleNamespace
+from dataclasses import dataclass
 import torch, torch.nn as nn, pandas as pd
 from fastcore.basics import patch
 from fastai.learner import Learner
@@ -182,7 +182,20 @@ def spawn(self:Learner, start:dict, k:int, n_epoch:int, lr:float=None, fit:str='
 # %% ../nbs/31_stability.ipynb #ec272632
 def _child_seeds(pair:int): return 10_000 + 2*pair, 10_001 + 2*pair
 
-def _pair(learn, run, label, k, start, masks, pair, s):
+@dataclass(frozen=True)
+class _PairSettings:
+    "What every pair of a `stability` sweep reads: the schedule, the parent's seed, the path's points, BatchNorm"
+    n_epoch:int
+    lr:float
+    fit:str
+    fit_kwargs:dict
+    seed:int
+    n:int
+    bn:str
+    bn_main:str         # The BatchNorm mode whose barrier is the row's ('reestimate' when `bn` is 'both')
+    batches:list        # The evaluation batches, made once
+
+def _pair(learn, run, label, k, start, masks, pair, s:_PairSettings):
     "The barrier of pair `pair` of the children of `start` (one step per child, one for the pair), unless done"
     step = f'{label}/k_{k}/pair_{pair}'
     if run.done(step): return run.steps[step]['row']
@@ -226,9 +239,8 @@ def stability(learn:Learner,          # The learner whose model, as it is, is th
     check_int('pairs', pairs, 1)
     check_fit(fit, n_epoch, lr, fit_kwargs)
     _check_barrier_args(n, bn, learn.model)   # before any child trains: a bad `bn` must not leave a folder half done
-    s = SimpleNamespace(n_epoch=n_epoch, lr=lr, fit=fit, fit_kwargs=fit_kwargs, seed=seed, n=n, bn=bn,
-                        bn_main='reestimate' if bn == 'both' else bn,
-                        batches=eval_batches(learn.dls))
+    s = _PairSettings(n_epoch=n_epoch, lr=lr, fit=fit, fit_kwargs=fit_kwargs, seed=seed, n=n, bn=bn,
+                      bn_main='reestimate' if bn == 'both' else bn, batches=eval_batches(learn.dls))
     config = dict(job='stability', ks=ks, tickets={k: t.meta.get('round') for k,t in tickets.items()}, pairs=pairs,
                   n_epoch=n_epoch, lr=lr,
                   fit=fit, fit_kwargs=fit_kwargs, seed=seed, n=n, bn=bn)
