@@ -1,13 +1,22 @@
 """The house rules that a reader notices first, checked on the generated library: lines under 120 characters, no statements
 chained with `;` (but fastai-style one-line definitions: `def f(x): "doc"; return x`), function bodies under 45 lines
 (a docments signature, one line per argument with its comment, is not counted).
-Exit 1 naming every offence. `--params` also lists the public functions with more than 8 named parameters (House II's
-rule: more goes in a typed description or a `**kwargs` handed on with `@delegates`); a report, not yet an offence. The notebooks are the source: fix them there, then `nbdev_export`."""
+A public function with more than 8 named parameters is an offence (House II's rule: more goes in a typed description
+or a `**kwargs` handed on with `@delegates`), but for those in `WIDE`, written before the rule, which may only shrink:
+the list is the work left, and a new wide function, or a wider one, fails CI. `--params` lists them.
+Exit 1 naming every offence. The notebooks are the source: fix them there, then `nbdev_export`."""
 import ast, io, sys, tokenize
 from pathlib import Path
 
 root = Path(__file__).resolve().parent.parent
 MAX_LINE, MAX_FUNC, MAX_PARAMS = 120, 45, 8
+# module.function: its named parameters on 2026-12-07, when the rule came; each may only go down (issue 31)
+WIDE = {'bench.bench_mask_upkeep': 9, 'cli.train_job': 9, 'cli.sparse_job': 11, 'cli.figure_job': 13,
+        'cli.bench_job': 12, 'compact.bench_tickets': 10, 'data.folder_dls': 12, 'data.tensor_dls': 11,
+        'draw.fit_step': 9, 'draw.draw': 27, 'draw.retrain': 11, 'draw.draw_controls': 9, 'draw.prune_at_init': 9,
+        'gradinit.gradinit': 13, 'masks.prune': 14, 'spend.spend': 18, 'spend.spend_draw': 20,
+        'stability.barrier': 10, 'stability.spawn': 9, 'stability.stability': 13, 'stats.claim': 9,
+        'sweep.sweep_figures': 10}
 
 def _generated(lines:list)->set:
     "Line numbers nbdev writes itself: the module docstring (the notebook's description) and the `__all__` list"
@@ -27,6 +36,8 @@ def offences(path:Path)->list:
         if tok.type == tokenize.OP and tok.string == ';':
             line = lines[tok.start[0]-1].lstrip()
             if not line.startswith(('def ', '@', 'class ')): out.append(f'{path.name}:{tok.start[0]}: statements chained with ;')
+    for o,(name,n) in many_params(path):
+        if n > WIDE.get(f'{path.stem}.{name}', MAX_PARAMS): out.append(o + f" (allowed: {WIDE.get(f'{path.stem}.{name}', MAX_PARAMS)})")
     for node in ast.walk(ast.parse(src)):
         if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)): continue
         body = node.end_lineno - node.body[0].lineno + 1
@@ -40,12 +51,12 @@ def many_params(path:Path)->list:
         if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) or node.name.startswith('_'): continue
         a = node.args
         n = len([x for x in a.posonlyargs + a.args + a.kwonlyargs if x.arg not in ('self', 'cls')])
-        if n > MAX_PARAMS: out.append(f'{path.name}:{node.lineno}: {node.name} has {n} named parameters')
+        if n > MAX_PARAMS: out.append((f'{path.name}:{node.lineno}: {node.name} has {n} named parameters', (node.name, n)))
     return out
 
 if __name__ == '__main__':
     if '--params' in sys.argv:
-        many = [o for p in sorted((root/'lottery_fastai').glob('*.py')) if p.name != '_modidx.py' for o in many_params(p)]
+        many = [o for p in sorted((root/'lottery_fastai').glob('*.py')) if p.name != '_modidx.py' for o,_ in many_params(p)]
         for o in many: print(o)
         print(f'{len(many)} public function(s) with more than {MAX_PARAMS} named parameters')
     bad = [o for p in sorted((root/'lottery_fastai').glob('*.py')) if p.name != '_modidx.py' for o in offences(p)]

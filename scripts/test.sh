@@ -17,9 +17,10 @@ nbdev_clean
 after=$(find nbs -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' -exec sha256sum {} + | sort)
 [ "$before" == "$after" ] || fail "notebooks were not clean: nbdev_clean changed them; commit the result"
 
-echo "[lottery_fastai] 3/8 no undefined names in the generated modules (pyflakes)"
+echo "[lottery_fastai] 3/8 no undefined names in the generated modules (pyflakes), the house style (scripts/style.py)"
 undefined=$(python -m pyflakes lottery_fastai/*.py | grep "undefined name '" || true)
 [ -z "$undefined" ] || fail "pyflakes found undefined names (a notebook's test cell may import what the module lacks): $undefined"
+python scripts/style.py >/dev/null || { python scripts/style.py; fail "scripts/style.py found offences (fix them in the notebooks, then nbdev_export)"; }
 
 echo "[lottery_fastai] 4/8 README.md in sync with nbs/index.ipynb"
 python scripts/readme.py --check || fail "README.md differs from nbs/index.ipynb: run 'python scripts/readme.py'"
