@@ -305,11 +305,12 @@ class DrawResult:
         return cls(tickets, pd.DataFrame(rows), path, cfg)
 
 # The fields of a draw's config.json the library reads back, and their types (JSON's: a float may be written as an int)
-DRAW_RECORD = dict(job=(str,), arch=(str,), n_in=(int,), n_out=(int,), model_kwargs=(dict,), seed=(int,), rewind=(str,),
-                   rewind_iter=(int,), criterion=(str,), fit=(str,), n_epoch=(int,), rounds=(int,),
-                   rate=(float, int, type(None)), sparsity=(float, int, type(None)), lr=(float, int, type(None)),
-                   fit_kwargs=(dict, type(None)), prunable_kwargs=(dict,), allow_collapse=(bool,), n_iter=(int,),
-                   data_seed=(int, type(None)), prune_batches=(int,))
+_N = type(None)   # a model's metadata may be None (a model built by hand, `n_out` left to the data)
+DRAW_RECORD = dict(job=(str,), arch=(str, _N), n_in=(int, _N), n_out=(int, _N), model_kwargs=(dict, _N), seed=(int,),
+                   rewind=(str,), rewind_iter=(int,), criterion=(str,), fit=(str,), n_epoch=(int,), rounds=(int,),
+                   rate=(float, int, _N), sparsity=(float, int, _N), lr=(float, int, _N), fit_kwargs=(dict, _N),
+                   prunable_kwargs=(dict,), allow_collapse=(bool,), n_iter=(int,), data_seed=(int, _N),
+                   prune_batches=(int,))
 _NEEDED = ('job', 'seed', 'rounds', 'n_epoch', 'fit')   # in every draw's record since the first
 
 def _type_names(types)->str:
