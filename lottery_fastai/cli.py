@@ -11,7 +11,7 @@ __all__ = ['CLI_CRITERIA', 'ELASTIC_KEYS', 'BENCH_MODELS', 'MAIN', 'MAIN_FULL', 
 import warnings
 # raised inside an import of fastai's; nothing a user can act on
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
-import os, sys, re, math, copy, inspect, contextlib, argparse
+import os, sys, re, math, copy, inspect, contextlib, argparse, signal
 from dataclasses import replace, asdict
 from pathlib import Path
 import torch, torch.nn as nn, pandas as pd
@@ -705,6 +705,18 @@ def write_help(path=HELP_FILE)->Path:
     write_json(Path(path).with_name(OPTIONS_FILE.name), option_specs())
     return write_json(path, help_texts())
 
+def _remember_sigint(interrupted:list)->bool:
+    """Make Ctrl-C append to `interrupted` before it raises `KeyboardInterrupt` (an interrupt that lands inside a
+    library's C code may come out as another error, a file read cut short); whether the handler was installed"""
+    import threading
+    if threading.current_thread() is not threading.main_thread() or \
+       signal.getsignal(signal.SIGINT) is not signal.default_int_handler: return False
+    def on_sigint(*_):
+        interrupted.append(True)
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGINT, on_sigint)
+    return True
+
 def main(argv=None)->int:
     "Entry point of the `lottery_fastai` command: `lottery_fastai JOB [--option value ...] [--debug]`"
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -717,6 +729,8 @@ def main(argv=None)->int:
         return 0 if asked else 2
     job, argv = JOBS[argv[0]], [argv[0], *argv_aliases(argv[0], argv[1:])]
     parser = job_parser(job, argv[0])
+    interrupted = []
+    ours = _remember_sigint(interrupted)
     try:
         args = vars(parser.parse_args(_spelled(parser, argv[1:])))
         args.pop('pdb', None)
@@ -731,12 +745,16 @@ def main(argv=None)->int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # so the exit's flush fails silently
         return 141                                                        # 128 + SIGPIPE, as a shell reports it
     except USER_ERRORS as e:
+        if interrupted:   # the error is the interrupt's doing (a file read cut short): the folder is intact
+            print('lottery_fastai: interrupted: the same command resumes', file=sys.stderr, flush=True)
+            return 130
         if debug: raise
         # fastai re-raises a callback's error under a line of its own: the error itself is what the user can act on
         msg = re.sub(r"^Exception occured in `\w+` when calling event `\w+`:\n\t", '', str(e))
         print(f'lottery_fastai: error: {cli_message(msg, job)}', file=sys.stderr)
         return 2
     finally:
+        if ours: signal.signal(signal.SIGINT, signal.default_int_handler)
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
     return 0

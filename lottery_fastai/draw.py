@@ -515,8 +515,13 @@ def _draw_spec(learn:Learner, a:dict)->_DrawSettings:
 
 # %% ../nbs/20_draw.ipynb #1ae2e61e
 def _load_ticket(run:Run, r:int)->Ticket:
-    name = f'tickets/round_{r:02d}.safetensors'
-    return Ticket.load(run.path/name) if run.path is not None else Ticket.from_tensors(*run.load_tensors(name))
+    name = f'tickets/round_{r:02d}.safetensors'   # the run's copy (a rank that does not write keeps it in memory)
+    where = run.path/name if run.path is not None else name
+    try: return Ticket.from_tensors(*run.load_tensors(name))
+    except (KeyError, ValueError) as e:   # masks that do not fit their state: name the file, as `Ticket.load` does
+        if str(where) in str(e): raise
+        raise ValueError(f"{where}: {e.args[0]}: the file is damaged or was edited; restore it, or draw again in a new "
+                         "folder") from None
 
 def check_state_fits(state:dict, model:nn.Module, where):
     "Refuse a state (read from `where`) with a tensor `model` lacks or holds with another shape, naming both"
