@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['OptionError', 'check_int', 'check_number', 'check_fraction', 'check_bool', 'check_choice', 'check_ints',
-           'check_names']
+           'check_names', 'check_kwargs']
 
 # %% ../nbs/00_checks.ipynb #7da66e64
 import argparse, math, numbers
@@ -99,3 +99,14 @@ def check_names(name:str, xs, allowed=None)->list:
     if bad: raise OptionError(f"`{name}` must be a comma-separated subset of {list(allowed)} (or ''), got {bad}")
     if _twice(names): raise OptionError(f"`{name}` names {_twice(names)} twice: each counts once")
     return names
+
+# %% ../nbs/00_checks.ipynb #0a4f0632
+def check_kwargs(cls,          # A dataclass whose fields are the allowed names
+                 kwargs:dict,  # The keyword arguments a call gave
+                 where:str,    # The function that takes them, for the message
+                ):
+    "`cls(**kwargs)`, after refusing a name that is not one of `cls`'s fields with a `TypeError` that lists them"
+    names = list(cls.__dataclass_fields__)
+    bad = [k for k in kwargs if k not in names]
+    if bad: raise TypeError(f"{where} has no argument {', '.join(f'`{k}`' for k in bad)}: it takes {names} by name")
+    return cls(**kwargs)

@@ -6,7 +6,8 @@
 __all__ = ['papers_sgd', 'REWINDS', 'DRAW_RECORD', 'sparsity_', 'OPTIONS', 'CONTROLS', 'Ticket', 'sched_step', 'step_milestones',
            'sched_warmup', 'evaluate', 'eval_dls', 'score', 'check_finite', 'pruning_batches', 'check_fit',
            'check_fits_data', 'DrawResult', 'read_draw_config', 'finished_rounds', 'round_seconds', 'draw_id',
-           'check_ticket_meta', 'plot_history', 'remaining_axis', 'options_config', 'check_state_fits', 'prune_at_init']
+           'check_ticket_meta', 'plot_history', 'remaining_axis', 'options_config', 'DrawArgs', 'check_state_fits',
+           'prune_at_init']
 
 # %% ../nbs/20_draw.ipynb #247759ae
 import math, os, json, hashlib, time, inspect
@@ -21,7 +22,7 @@ from fastcore.meta import delegates
 from fastai.learner import Learner
 from fastai.optimizer import SGD
 from fastai.callback.schedule import ParamScheduler, fit_one_cycle, fit_flat_cos
-from .checks import check_int, check_number, check_fraction, check_choice
+from .checks import check_int, check_number, check_fraction, check_choice, check_kwargs
 from .io import save_tensors, load_tensors, read_json
 from .runs import Run, lock_holder, jsonable, same_config
 from .data import reseed, check_seed, TensorDataset
@@ -423,28 +424,78 @@ def options_config(a:dict, all_:bool=False)->dict:
     out = {k: a.get(k, v) for k,v in OPTIONS.items()}
     return out if all_ else {k: v for k,v in out.items() if v != OPTIONS[k]}
 
-def _check_granularity(learn:Learner, crit, a:dict, ws:dict)->tuple:
+def _check_granularity(learn:Learner, crit, a, ws:dict)->tuple:
     """The draw's granularity, its channel groups (traced once) and an example input, for the prunable weights `ws`;
     refused before anything is trained"""
-    gran = crit.granularity if a['granularity'] is None else a['granularity']
+    gran = crit.granularity if a.granularity is None else a.granularity
     g = parse_granularity(gran)
     if g[0] == 'weight': return gran, None, None
     example = pruning_batches(learn.dls, 1)[0][0][:1].as_subclass(torch.Tensor)
     if g[0] == 'N:M':
         for k,w in ws.items(): nm_groups(w, g[2], k)   # every tensor must split into groups of M
-        if a['sparsity'] is not None: nm_keep(*g[1:], sparsity=a['sparsity'])
-        elif a['rounds'] > nm_rounds(*g[1:], a['rate']): raise ValueError(
-            f"with `granularity` {gran!r} and `rate` {a['rate']}, groups reach {g[1]} of {g[2]} after "
-            f"{nm_rounds(*g[1:], a['rate'])} rounds: `rounds` must be at most that, got {a['rounds']}")
+        if a.sparsity is not None: nm_keep(*g[1:], sparsity=a.sparsity)
+        elif a.rounds > nm_rounds(*g[1:], a.rate): raise ValueError(
+            f"with `granularity` {gran!r} and `rate` {a.rate}, groups reach {g[1]} of {g[2]} after "
+            f"{nm_rounds(*g[1:], a.rate)} rounds: `rounds` must be at most that, got {a.rounds}")
     groups = channel_groups(learn.model, ws, example)[0] if g[0] == 'channel' else None
     return gran, groups, example
 
-def _check_rate(a:dict, gran:str, ws:dict):
+def _check_rate(a, gran:str, ws:dict):
     "Refuse a `rate` so small that round 1 would prune no weight (rounds that prune nothing are no draw)"
     n = sum(w.numel() for w in ws.values())
-    if a['sparsity'] is None and gran == 'weight' and round(a['rate']*n) == 0: raise ValueError(
-        f"`rate` {a['rate']} prunes no weight: round 1 removes round({a['rate']} x {n}) = 0 of the {n} prunable "
+    if a.sparsity is None and gran == 'weight' and round(a.rate*n) == 0: raise ValueError(
+        f"`rate` {a.rate} prunes no weight: round 1 removes round({a.rate} x {n}) = 0 of the {n} prunable "
         f"weights; give a rate of at least 1/{n} = {1/n:.2g}")
+
+@dataclass(frozen=True)
+class DrawArgs:
+    """Every setting of a draw but the learner, its folder and its printing: the keyword arguments of `Learner.draw`,
+    checked once, when made (those that need the learner's model and data are checked by `Learner.draw`)"""
+    rounds:int = 5                    # Pruning rounds after the dense round 0 (IMP); 1 with `sparsity` for one-shot
+    n_epoch:int = 10                  # Epochs of every round's schedule
+    lr:float = None                   # Learning rate passed to the fit method (None: the method's default)
+    fit:str = 'fit_one_cycle'         # Name of the fastai fit method that trains each round
+    fit_kwargs:dict = None            # More arguments for the fit method
+    cbs:list = None                   # More callbacks for every round's fit (recorded by class name in the config)
+    rate:float = 0.2                  # Fraction of the remaining weights pruned per round
+    sparsity:float = None             # One-shot target sparsity: prune to it in one round
+    criterion:object = 'global_magnitude'  # A key of `lottery_fastai.masks.CRITERIA`, or a `Criterion`
+    granularity:str = None            # 'weight', 'channel' or 'N:M' such as '2:4' (None: the criterion's, 'weight')
+    distribution:object = None        # With `sparsity`: 'uniform', 'erk' or a dict per tensor (`layer_targets`)
+    rewind:str = 'weights'            # 'weights': weights and buffers back to iteration k; 'lr': replay the schedule
+    rewind_iter:int = None            # Rewind point k as an iteration (default 0, the initialisation)
+    rewind_epoch:float = None         # ... or as an epoch
+    rewind_pct:float = None           # ... or as a fraction of training (the Spending paper: 0.18)
+    prunable_kwargs:dict = None       # Arguments of `prunable`: `kinds`, `skip_first`, `skip_last`, `filter`
+    allow_collapse:bool = False       # Allow a tensor to be pruned to 100%
+    seed:int = 0                      # Round r is seeded with `seed + r`
+    data_seed:int = None              # Round r shuffles its batches with `data_seed + r` (default: `seed`)
+    prune_batches:int = 1             # Training batches the data-driven criteria (SNIP, GraSP) score on
+    precision:str = 'fp32'            # 'fp32', or mixed precision 'bf16' / 'fp16' (autocast on the model's device)
+    channels_last:bool = False        # Train in channels-last memory layout
+    compile:bool = False              # Run the forward pass through `torch.compile` (the mask upkeep stays outside)
+    sync_bn:bool = False              # In a distributed job on GPUs: BatchNorm statistics over the global batch
+    meta:dict = None                  # Extra metadata stored in every ticket (e.g. 'arch', 'n_in', 'n_out', 'data')
+    def __post_init__(self):
+        check_int('rounds', self.rounds, 1)
+        check_int('prune_batches', self.prune_batches, 1)
+        if self.sparsity is not None and self.rounds != 1: raise ValueError(
+            f"`sparsity` (one-shot pruning) needs `rounds=1`, got rounds={self.rounds}")
+        if self.distribution is not None and self.sparsity is None: raise ValueError(
+            "`distribution` spreads a one-shot `sparsity` over the tensors: give `sparsity` (and `rounds=1`), or leave "
+            "`distribution` out for IMP's global `rate`")
+        # a rate of 0 would run rounds that prune nothing
+        if self.sparsity is None: check_fraction('rate', self.rate, lo_open=True)
+        else: check_fraction('sparsity', self.sparsity, lo_open=True)
+        check_choice('rewind', self.rewind, REWINDS)
+        check_seed(self.seed)
+        if self.data_seed is not None: check_seed(self.data_seed, 'data_seed')
+        # the default, given: recorded as the default, so that it names the same folder
+        if self.data_seed == self.seed: object.__setattr__(self, 'data_seed', None)
+    @property
+    def points(self)->tuple: return self.rewind_iter, self.rewind_epoch, self.rewind_pct
+    @property
+    def options(self)->dict: return {k: getattr(self, k) for k in OPTIONS}   # the speed options
 
 @dataclass(frozen=True)
 class _DrawSettings:
@@ -466,52 +517,42 @@ class _DrawSettings:
     cbs:list            # The user's callbacks
     options:dict        # The speed options (precision, channels_last, compile, sync_bn)
 
-def _draw_spec(learn:Learner, a:dict)->_DrawSettings:
-    "Check every argument of `Learner.draw` (`a`) before anything is trained or written; the draw's settings"
-    check_int('rounds', a['rounds'], 1)
-    check_int('prune_batches', a['prune_batches'], 1)
-    if a['sparsity'] is not None and a['rounds'] != 1: raise ValueError("`sparsity` (one-shot pruning) needs "
-                                                                        f"`rounds=1`, got rounds={a['rounds']}")
-    if a['distribution'] is not None and a['sparsity'] is None: raise ValueError(
-        "`distribution` spreads a one-shot `sparsity` over the tensors: give `sparsity` (and `rounds=1`), or leave "
-        "`distribution` out for IMP's global `rate`")
-    # a rate of 0 would run rounds that prune nothing
-    if a['sparsity'] is None: check_fraction('rate', a['rate'], lo_open=True)
-    else: check_fraction('sparsity', a['sparsity'], lo_open=True)
-    check_choice('rewind', a['rewind'], REWINDS)
-    check_seed(a['seed'])
-    if a['data_seed'] is not None: check_seed(a['data_seed'], 'data_seed')
-    if a['data_seed'] == a['seed']: a['data_seed'] = None   # the default, given: recorded as the default, one folder
-    crit, fkw = get_criterion(a['criterion']), check_fit(a['fit'], a['n_epoch'], a['lr'], a['fit_kwargs'])
-    points = (a['rewind_iter'], a['rewind_epoch'], a['rewind_pct'])
-    k = rewind_iter(len(learn.dls.train), a['n_epoch'], *points, names=('rewind_iter', 'rewind_epoch', 'rewind_pct')) \
-        if any(v is not None for v in points) else 0
-    pkw = a['prunable_kwargs'] or {}
+def _draw_config(a:DrawArgs, meta:dict, pkw:dict, n_iter:int)->dict:
+    "What `config.json` records of a draw (a key absent unless given keeps every folder written before its identity)"
+    config = {'job': 'draw', **meta, 'rounds': a.rounds, 'rate': a.rate, 'sparsity': a.sparsity, 'lr': a.lr,
+              'fit_kwargs': a.fit_kwargs, 'prunable_kwargs': pkw, 'allow_collapse': a.allow_collapse,
+              'n_iter': n_iter, 'data_seed': a.data_seed, 'prune_batches': a.prune_batches,
+              **options_config(a.options)}
+    if a.distribution is not None: config['distribution'] = a.distribution
+    if a.cbs: config['cbs'] = [type(c).__name__ for c in a.cbs]
+    return config
+
+def _draw_spec(learn:Learner, a:DrawArgs)->_DrawSettings:
+    "The draw's settings: `a` checked against the learner's model and data, before anything is trained or written"
+    crit, fkw = get_criterion(a.criterion), check_fit(a.fit, a.n_epoch, a.lr, a.fit_kwargs)
+    k = rewind_iter(len(learn.dls.train), a.n_epoch, *a.points, names=('rewind_iter', 'rewind_epoch', 'rewind_pct')) \
+        if any(v is not None for v in a.points) else 0
+    pkw = a.prunable_kwargs or {}
     ws = prunable(learn.model, **pkw)
-    if a['distribution'] is not None: layer_targets(ws, a['sparsity'], a['distribution'])   # refused before round 0
+    if a.distribution is not None: layer_targets(ws, a.sparsity, a.distribution)   # refused before round 0
     check_fits_data(learn)
-    check_options(a['precision'], a['channels_last'], a['compile'], learn.dls.device, a['sync_bn'])
-    name = a['criterion'] if isinstance(a['criterion'], str) else 'custom'
+    check_options(a.precision, a.channels_last, a.compile, learn.dls.device, a.sync_bn)
     gran, groups, example = _check_granularity(learn, crit, a, ws)
     _check_rate(a, gran, ws)
     # a model of `make_model` says how to rebuild it; `meta` adds to it or overrides it
-    meta = {**getattr(learn.model, 'arch_meta', {}), **(a['meta'] or {}), 'seed': a['seed'], 'rewind': a['rewind'],
-            'rewind_iter': k, 'criterion': name, 'fit': a['fit'], 'n_epoch': a['n_epoch']}
+    meta = {**getattr(learn.model, 'arch_meta', {}), **(a.meta or {}), 'seed': a.seed, 'rewind': a.rewind,
+            'rewind_iter': k, 'criterion': a.criterion if isinstance(a.criterion, str) else 'custom', 'fit': a.fit,
+            'n_epoch': a.n_epoch}
     if gran != 'weight': meta.update(granularity=gran, input_shape=list(example.shape[1:]))   # absent: 'weight'
-    config = {'job': 'draw', **meta, 'rounds': a['rounds'], 'rate': a['rate'], 'sparsity': a['sparsity'], 'lr': a['lr'],
-              'fit_kwargs': a['fit_kwargs'], 'prunable_kwargs': pkw, 'allow_collapse': a['allow_collapse'],
-              'n_iter': len(learn.dls.train), 'data_seed': a['data_seed'], 'prune_batches': a['prune_batches'],
-              **options_config(a)}
-    # absent unless given: every folder written before keeps its identity
-    if a['distribution'] is not None: config['distribution'] = meta['distribution'] = a['distribution']
-    extra = list(a['cbs'] or [])
-    if extra: config['cbs'] = [type(c).__name__ for c in extra]
+    config = _draw_config(a, meta, pkw, len(learn.dls.train))
+    if a.distribution is not None: meta['distribution'] = a.distribution
     meta['draw_id'] = draw_id(config)
-    prune_kw = dict(rate=a['rate'], sparsity=a['sparsity'], criterion=crit, allow_collapse=a['allow_collapse'],
-                    seed=a['seed'], granularity=gran, groups=groups, distribution=a['distribution'])
-    same = {k_: a[k_] for k_ in ('rounds', 'fit', 'n_epoch', 'rewind', 'seed', 'data_seed', 'prune_batches')}
+    prune_kw = dict(rate=a.rate, sparsity=a.sparsity, criterion=crit, allow_collapse=a.allow_collapse, seed=a.seed,
+                    granularity=gran, groups=groups, distribution=a.distribution)
+    same = {n: getattr(a, n) for n in ('rounds', 'fit', 'n_epoch', 'rewind', 'seed', 'data_seed', 'prune_batches')}
     return _DrawSettings(**same, k=k, crit=crit, fkw=fkw, pkw=pkw, meta=meta, config=config, prune_kw=prune_kw,
-                         cbs=extra, options=options_config(a, True))
+                         cbs=list(a.cbs or []), options=options_config(a.options, True))
+
 
 # %% ../nbs/20_draw.ipynb #1ae2e61e
 def _load_ticket(run:Run, r:int)->Ticket:
@@ -613,37 +654,20 @@ def _check_ranks(run:Run, res:DrawResult):
     run.log(f'masks identical on {world} processes')
 
 @patch
+@delegates(DrawArgs, keep=True)
 def draw(self:Learner,
-         rounds:int=5,                  # Pruning rounds after the dense round 0 (IMP); 1 with `sparsity` for one-shot
-         n_epoch:int=10,                # Epochs of every round's schedule
-         lr:float=None,                 # Learning rate passed to the fit method (None: the method's default)
-         fit:str='fit_one_cycle',       # Name of the fastai fit method that trains each round
-         fit_kwargs:dict=None,          # More arguments for the fit method
-         cbs:list=None,                 # More callbacks for every round's fit (recorded by class name in the config)
-         rate:float=0.2,                # Fraction of the remaining weights pruned per round
-         sparsity:float=None,           # One-shot target sparsity: prune to it in one round
-         criterion='global_magnitude',  # A key of `lottery_fastai.masks.CRITERIA`, or a `Criterion`
-         granularity:str=None,          # 'weight', 'channel' or 'N:M' such as '2:4' (None: the criterion's, 'weight')
-         distribution=None,             # With `sparsity`: 'uniform', 'erk' or a dict per tensor (`layer_targets`)
-         rewind:str='weights',          # 'weights': weights and buffers back to iteration k; 'lr': replay the schedule
-         rewind_iter:int=None,          # Rewind point k as an iteration (default 0, the initialisation)
-         rewind_epoch:float=None,       # ... or as an epoch
-         rewind_pct:float=None,         # ... or as a fraction of training (the Spending paper: 0.18)
-         prunable_kwargs:dict=None,     # Arguments of `prunable`: `kinds`, `skip_first`, `skip_last`, `filter`
-         allow_collapse:bool=False,     # Allow a tensor to be pruned to 100%
-         seed:int=0,                    # Round r is seeded with `seed + r`
-         data_seed:int=None,            # Round r shuffles its batches with `data_seed + r` (default: `seed`)
-         prune_batches:int=1,           # Training batches the data-driven criteria (SNIP, GraSP) score on
-         precision:str='fp32',          # 'fp32', or mixed precision 'bf16' / 'fp16' (autocast on the model's device)
-         channels_last:bool=False,      # Train in channels-last memory layout
-         compile:bool=False,            # Run the forward pass through `torch.compile` (the mask upkeep stays outside)
-         sync_bn:bool=False,            # In a distributed job on GPUs: BatchNorm statistics over the global batch
-         path=None,                     # Run folder (None: keep everything in memory)
-         meta:dict=None,                # Extra metadata stored in every ticket (e.g. 'arch', 'n_in', 'n_out', 'data')
-         verbose:bool=False,            # Print each line of the log as well
+         rounds:int=5,        # Pruning rounds after the dense round 0 (IMP); 1 with `sparsity` for one-shot
+         n_epoch:int=10,      # Epochs of every round's schedule
+         lr:float=None,       # Learning rate passed to the fit method (None: the method's default)
+         rate:float=0.2,      # Fraction of the remaining weights pruned per round
+         seed:int=0,          # Round r is seeded with `seed + r`
+         path=None,           # Run folder (None: keep everything in memory)
+         verbose:bool=False,  # Print each line of the log as well
+         **kwargs,            # The other settings: the fields of `DrawArgs` (fit, criterion, rewind_epoch, meta...)
         )->DrawResult:
     "Draw lottery tickets: train dense, then `rounds` times prune, rewind and retrain with a fresh optimizer"
-    s = _draw_spec(self, {k: v for k,v in locals().items() if k != 'self'})
+    a = dict(rounds=rounds, n_epoch=n_epoch, lr=lr, rate=rate, seed=seed, **kwargs)
+    s = _draw_spec(self, check_kwargs(DrawArgs, a, '`Learner.draw`'))
     _check_rounds_against(path, rounds)
     if getattr(self, '_lottery_drawn', False) and not (path is not None and finished_rounds(path, {})[0]):
         raise ValueError("this Learner's model holds the trained and pruned weights of an earlier `draw`, and round 0 "

@@ -4,18 +4,19 @@
 
 # %% auto #0
 __all__ = ['RECIPES', 'PRESETS', 'Recipe', 'get_recipe', 'Preset', 'check_budget', 'tweaked_model', 'spend', 'SpendResult',
-           'stage_of', 'plot_spend', 'spent_model', 'spend_draw']
+           'stage_of', 'plot_spend', 'SpendArgs', 'spent_model', 'spend_draw']
 
 # %% ../nbs/25_spend.ipynb #9ef23a15
 import time, dataclasses
 from pathlib import Path
 import torch, torch.nn as nn, pandas as pd
 from fastcore.basics import store_attr
+from fastcore.meta import delegates
 from fastai.learner import Learner
 from fastai.metrics import accuracy
 from fastai.callback.progress import ProgressCallback
 from fastai.imports import noop
-from .checks import check_ints, check_number, check_choice
+from .checks import check_ints, check_number, check_choice, check_bool, check_kwargs
 from .io import load_tensors, read_table
 from .runs import Run, bar, config_diff
 from .data import reseed, check_seed
@@ -297,39 +298,60 @@ class _SpendSettings:
     budget:float        # `gradinit_budget`
     have:dict           # `{round: Ticket}` of the draw
     options:dict        # The speed options
+    save_models:bool    # Write the spent weights
     config:dict         # What `config.json` records
 
-def _spend_spec(res, dls, recipes, rounds, seeds, n_epoch, lr, fit, fit_kwargs, opt_func, teacher, gradinit_iters,
-                gradinit_budget, options):
-    "Check every argument of `spend_draw` before anything is trained or written; the spend's settings"
+@dataclasses.dataclass(frozen=True)
+class SpendArgs:
+    "How `spend_draw` trains, beyond what it spends: checked once, when made; a setting left None is the draw's"
+    n_epoch:int = None            # Epochs (default: the draw's)
+    lr:float = None               # Learning rate (default: the draw's)
+    fit:str = None                # Name of the fastai fit method (default: the draw's)
+    fit_kwargs:dict = None        # More arguments of the fit method
+    opt_func:object = None        # Optimizer (default: fastai's Adam; the papers' SGD for 'fit_step')
+    teacher:nn.Module = None      # Teacher of the distilling recipes (default: the draw's `dense.safetensors`)
+    gradinit_iters:int = None     # Iterations of re-scaling, for recipes that re-scale (default: the recipe's)
+    gradinit_budget:float = 0.03  # Share of each run re-scaling may cost: caps its iterations; None: no cap
+    save_models:bool = True       # Write the spent weights to `models/`
+    precision:str = None          # 'fp32', or mixed precision 'bf16' / 'fp16' (default: the draw's)
+    channels_last:bool = None     # Train in channels-last memory layout (default: the draw's)
+    compile:bool = None           # Run the forward pass through `torch.compile` (default: the draw's)
+    sync_bn:bool = None           # BatchNorm over the global batch in a distributed job (default: the draw's)
+    def __post_init__(self):
+        check_budget(self.gradinit_budget)
+        check_bool('save_models', self.save_models)
+    @property
+    def options(self)->dict: return {k: getattr(self, k) for k in OPTIONS}   # the speed options (None: the draw's)
+
+def _spend_spec(res, dls, recipes, rounds, seeds, a:SpendArgs):
+    "The spend's settings: `a` and what to spend checked against the draw, before anything is trained or written"
     if not isinstance(res, DrawResult): res = DrawResult.load(res)
     cfg = res.config or {}
-    given = {k: v for k,v in options.items() if v is not None}
+    given = {k: v for k,v in a.options.items() if v is not None}
     options = {**options_config(cfg, True), **given}   # the draw's, unless given
     check_options(**options, device=dls.device)
     rs = [get_recipe(r) for r in ([recipes] if isinstance(recipes, (str, dict, Recipe)) else list(recipes))]
     names = [r.name for r in rs]
     if not rs or len(set(names)) != len(names): raise ValueError("`recipes` must name at least one recipe, each "
                                                                  f"name once, got {names}")
-    if gradinit_iters is not None: rs = [r.with_(gradinit_iters=gradinit_iters) if r.get(Rescale) else r for r in rs]
-    check_budget(gradinit_budget)
+    if a.gradinit_iters is not None:
+        rs = [r.with_(gradinit_iters=a.gradinit_iters) if r.get(Rescale) else r for r in rs]
     have = {t.meta['round']: t for t in res.tickets}
     rounds = check_ints('rounds', [r for r in have if r > 0] if rounds is None else rounds, allowed=set(have))
     seeds = check_ints('seeds', [cfg.get('seed', 0)] if seeds is None else seeds)
-    n_epoch, fit = n_epoch if n_epoch is not None else cfg.get('n_epoch'), fit or cfg.get('fit', 'fit_one_cycle')
-    lr = lr if lr is not None else cfg.get('lr')
-    check_fit(fit, n_epoch, lr, fit_kwargs)
-    if opt_func is None and fit == 'fit_step': opt_func = papers_sgd
+    n_epoch, fit = a.n_epoch if a.n_epoch is not None else cfg.get('n_epoch'), a.fit or cfg.get('fit', 'fit_one_cycle')
+    lr = a.lr if a.lr is not None else cfg.get('lr')
+    check_fit(fit, n_epoch, lr, a.fit_kwargs)
+    opt_func = papers_sgd if a.opt_func is None and fit == 'fit_step' else a.opt_func
     t0 = res.tickets[0]
     # the teacher: below
     for r in rs: r.check(t0.build_model(), TweakContext(arch=t0.meta.get('arch', 'this model'), teacher=nn.Identity()))
-    teacher = _teacher(res, dls, teacher, rs)
-    training = dict(n_epoch=n_epoch, lr=lr, fit=fit, fit_kwargs=fit_kwargs, opt_func=_name(opt_func),
-                    gradinit_budget=gradinit_budget,
-                    **options_config(options))
+    teacher = _teacher(res, dls, a.teacher, rs)
+    training = dict(n_epoch=n_epoch, lr=lr, fit=fit, fit_kwargs=a.fit_kwargs, opt_func=_name(opt_func),
+                    gradinit_budget=a.gradinit_budget, **options_config(options))
     return _SpendSettings(res=res, rs=rs, rounds=rounds, seeds=seeds, n_epoch=n_epoch, lr=lr, fit=fit,
-                          fit_kwargs=fit_kwargs, opt_func=opt_func, teacher=teacher, budget=gradinit_budget, have=have,
-                          options=options,
+                          fit_kwargs=a.fit_kwargs, opt_func=opt_func, teacher=teacher, budget=a.gradinit_budget,
+                          have=have, options=options, save_models=a.save_models,
                           config=dict(job='spend', training=training, recipes={r.name: r.to_dict() for r in rs}))
 
 def spent_model(path)->nn.Module:
@@ -354,7 +376,7 @@ def _write_tables(run:Run):
     run.write_table('act_zeros.csv', pd.DataFrame([a for v in run.finished().values() for a in v['acts']]))
     run.write_table('history.csv', pd.DataFrame([v['row'] for v in run.finished().values()]))
 
-def _spend_step(run:Run, s, dls, rnd:int, seed:int, r:Recipe, save_models:bool):
+def _spend_step(run:Run, s, dls, rnd:int, seed:int, r:Recipe):
     "Spend round `rnd` with recipe `r` and seed `seed`, unless done: train, save the model, commit the row and zeros"
     step = f'{r.name}/round_{rnd:02d}/seed_{seed}'
     if run.done(step): return
@@ -369,7 +391,7 @@ def _spend_step(run:Run, s, dls, rnd:int, seed:int, r:Recipe, save_models:bool):
     row = dict(recipe=r.name, round=rnd, seed=seed, sparsity=t.sparsity, **sc)
     acts = [] if learn.act_zeros is None else [dict(recipe=r.name, round=rnd, seed=seed, **a)
                                                for a in learn.act_zeros.to_dict('records')]
-    if save_models:
+    if s.save_models:
         # the wall-clock seconds stay in the record (steps.json): identical runs write identical model files
         run.save_tensors(f'models/{r.name}_round_{rnd:02d}_seed_{seed}.safetensors', state_copy(learn.model),
                          {'recipe': r.to_dict(), 'round': rnd, 'seed': seed, 'arch_meta': arch_meta(t.meta),
@@ -383,31 +405,23 @@ def _spend_step(run:Run, s, dls, rnd:int, seed:int, r:Recipe, save_models:bool):
     run.log(f"spent round {rnd} (sparsity {t.sparsity:.4f}) with {r.name}, seed {seed}: test_acc "
             f"{sc['test_acc']:.4f}{gi}")
 
+@delegates(SpendArgs, keep=True)
 def spend_draw(res,                     # A `DrawResult`, or the run folder of a draw
                dls,                     # The data the draw used (same split)
                recipes=('vanilla', 'AT+TRT'), # Names in `RECIPES`, dicts from `Recipe.to_dict`, or `Recipe`s
                rounds:list=None,        # Rounds to spend (default: every pruned round, 1 on)
                seeds:list=None,         # Spending seeds: round r is spent with `seed + r` (default: the draw's seed)
-               n_epoch:int=None, lr:float=None, fit:str=None, fit_kwargs:dict=None,  # Training (default: the draw's)
-               opt_func=None,           # Optimizer (default: fastai's Adam; the papers' SGD for 'fit_step')
-               teacher:nn.Module=None,  # Teacher of the distilling recipes (default: the draw's `dense.safetensors`)
-               gradinit_iters:int=None, # Iterations of re-scaling, for recipes that re-scale (default: the recipe's)
-               gradinit_budget:float=0.03, # Share of each run re-scaling may cost: caps its iterations; None: no cap
                path=None,               # Results folder (default: `spend/` in the draw's; or in memory)
-               save_models:bool=True,   # Write the spent weights to `models/`
                verbose:bool=False,      # Print each line of the log too
-               precision:str=None, channels_last:bool=None, compile:bool=None,   # Options (default: the draw's)
-               sync_bn:bool=None,       # BatchNorm over the global batch in a distributed job (default: the draw's)
+               **kwargs,                # How to train: the fields of `SpendArgs` (n_epoch, lr, gradinit_budget...)
               )->SpendResult:
     "Spend every ticket of a draw with each recipe, with the draw's settings: results, weights, plot in `spend/`"
-    s = _spend_spec(res, dls, recipes, rounds, seeds, n_epoch, lr, fit, fit_kwargs, opt_func, teacher, gradinit_iters,
-                    gradinit_budget,
-                    dict(precision=precision, channels_last=channels_last, compile=compile, sync_bn=sync_bn))
+    s = _spend_spec(res, dls, recipes, rounds, seeds, check_kwargs(SpendArgs, kwargs, '`spend_draw`'))
     res = s.res
     path = Path(path) if path is not None else res.path/'spend' if res.path is not None else None
     with Run(path, s.config, merge=_merge_spend, what='spend', verbose=verbose) as run:
         todo = [(rnd, seed, r) for seed in s.seeds for rnd in s.rounds for r in s.rs]
-        for rnd,seed,r in bar(todo, leave=False): _spend_step(run, s, dls, rnd, seed, r, save_models)
+        for rnd,seed,r in bar(todo, leave=False): _spend_step(run, s, dls, rnd, seed, r)
         want = {(r.name, rnd, seed) for rnd,seed,r in todo}
         done = [v for v in run.finished().values() if (v['row']['recipe'], v['row']['round'], v['row']['seed']) in want]
         if run.writes: _write_tables(run)   # rebuilt on every open: a kill can fall between a commit and its tables
