@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['CLI_CRITERIA', 'ELASTIC_KEYS', 'BENCH_MODELS', 'MAIN', 'MAIN_FULL', 'MAIN_JOB', 'MAIN_FULL_JOB', 'JOBS',
-           'USER_ERRORS', 'ALIASES', 'CHOICES', 'HELP_FILE', 'OPTIONS_FILE', 'cli_message', 'init_distributed',
-           'job_parser', 'usage', 'help_texts', 'option_specs', 'write_help', 'main']
+           'USER_ERRORS', 'CHOICES', 'HELP_FILE', 'OPTIONS_FILE', 'cli_message', 'init_distributed', 'job_parser',
+           'usage', 'help_texts', 'option_specs', 'write_help', 'main']
 
 # %% ../nbs/52_cli.ipynb #857c730f
 import warnings
@@ -63,7 +63,7 @@ def train_job(data:str='mnist5k',      # Data set
               data_path:str=None,      # Local folder of the data (for 'folder', or a local copy of a known set)
              )->dict:                  # Final metrics: train/valid/test loss and accuracy
     "Train a dense model with `fit_one_cycle`; config, history, weights and test metrics go to the run folder `path`"
-    check_fit('fit_one_cycle', epochs, lr)
+    Train(epochs=epochs, lr=lr)   # checked under the job's names, before anything loads
     dls = Data(data, bs, n).dls(seed, data_path)
     model, kw = Arch(arch).build(dls, seed)
     learn = Learner(dls, model, metrics=accuracy, path=path, model_dir='.')
@@ -586,16 +586,10 @@ JOBS = {'main': main_job, 'draw': draw_job, 'spend': spend_job, 'stability': sta
         'figure': figure_job, 'bench': bench_job, 'train': train_job, 'compact': compact_job}
 USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, ConnectionError, RunLocked, DiskError,
                TrainingDiverged)
-ALIASES = {'n_epoch': 'epochs', 'name': 'data', 'kinds': 'controls', 'iteration': 'rewind_iter',
-           'epoch': 'rewind_epoch',
-           'pct': 'rewind_pct', 'recipe': 'recipes'}   # the library's argument names, as the jobs' options call them
-
 def cli_message(msg:str, job)->str:
-    "`msg` with every backticked argument that is an option of `job` written as the user types it: `--epochs`"
+    """`msg` with every backticked option of `job` written as the user types it: `--epochs` (the descriptions check
+    the options under the job's own names, so no name needs translating)"""
     ps = inspect.signature(job).parameters
-    # the library's name of an option, where the job calls it otherwise (the job's own names first)
-    ours = lambda m: f'`{ALIASES[m[1]]}`' if m[1] not in ps and ALIASES.get(m[1]) in ps else m[0]
-    msg = re.sub(r'`(\w+)`', ours, msg)
     return as_typed(msg, {k: p.default is not inspect.Parameter.empty for k,p in ps.items()})   # a positional: bare
 
 def init_distributed()->int:

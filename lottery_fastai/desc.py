@@ -16,7 +16,7 @@ from .data import get_dls, DATASETS
 from .models import make_model, size_kwargs, MODELS
 from .masks import CRITERIA, KINDS, DISTRIBUTIONS, parse_granularity
 from .callbacks import PRECISIONS, option_cbs, check_options
-from .draw import REWINDS, papers_sgd
+from .draw import REWINDS, papers_sgd, step_milestones
 from .sparse import GradualPruning, DynamicSparse
 from .spend import PRESETS   # the values of the papers' presets, with their sources
 
@@ -125,6 +125,7 @@ class Train(Desc):
             f"`warmup` applies to the step schedule (`schedule` 'step'), not to {self.schedule!r}")
         object.__setattr__(self, 'milestones', _tuple(self.milestones))
         for m in self.milestones or (): check_int('milestones', m, 1, self.epochs - 1)
+        if self.schedule == 'step': step_milestones(self.epochs, self.milestones, name='epochs')
         if self.wd is not None: check_number('wd', self.wd, 0)
         if (self.milestones is not None or self.wd is not None) and self.schedule != 'step': raise OptionError(
             f"`milestones` and `wd` apply to the step schedule (`schedule` 'step'), not to {self.schedule!r}")

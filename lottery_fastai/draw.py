@@ -152,12 +152,13 @@ def sched_step(lrs:list, pcts:list):
     def _inner(pos): return lrs[bisect_right(pcts, pos)]
     return _inner
 
-def step_milestones(n_epoch:int, milestones=None)->list:
-    "The epochs where `fit_step` decays the rate: `milestones`, or 50% and 75% of `n_epoch`; strictly inside training"
+def step_milestones(n_epoch:int, milestones=None, name:str='n_epoch')->list:
+    """The epochs where `fit_step` decays the rate: `milestones`, or 50% and 75% of `n_epoch`; strictly inside training
+    (`name`: the epochs' setting as the caller names it, for the message)"""
     ms = [n_epoch//2, 3*n_epoch//4] if milestones is None else list(milestones)
     if any(a >= b for a,b in zip(ms, ms[1:])) or any(not 0 < m < n_epoch for m in ms):
         raise ValueError(f"the step schedule's milestones {ms} must be increasing epochs strictly inside "
-                         f"(0, {n_epoch}): give `n_epoch` >= 3 (now {n_epoch}), or milestones that fit")
+                         f"(0, {n_epoch}): give `{name}` >= 3 (now {n_epoch}), or milestones that fit")
     return ms
 
 def sched_warmup(f, pct:float):
