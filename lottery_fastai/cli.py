@@ -239,6 +239,37 @@ def _print_stability(df):
                         'test error (%)': [_pct(m, sd) for m,sd in zip(g.error_test.mean(), g.error_test.std())]})
     print('\n' + tab.to_string(), flush=True)
 
+def _stability_learner(res:DrawResult, dls, tickets:str)->tuple:
+    "(a Learner of the draw's dense initialisation and optimizer, `{label: Ticket}` of the rounds `tickets` names)"
+    c = res.config
+    have = {t.meta['round']: t for t in res.tickets if t.meta['round'] > 0}
+    rnds = list(have) if tickets is None else [int(r) for r in check_names('tickets', tickets, [str(r) for r in have])]
+    learn = Learner(dls, res.tickets[0].build_model(seed=c['seed']), metrics=accuracy,
+                    **({'opt_func': papers_sgd} if c['fit'] == 'fit_step' else {}))
+    return learn, {f"round {r} ({have[r].sparsity:.1%} pruned)": have[r] for r in rnds}
+
+def _report_stability(df:pd.DataFrame, c:dict, total:int, folder:Path):
+    "Print the barriers' table and save their plot (`instability.png`, atomically) in the stability folder"
+    _print_stability(df)
+    ax = plot_instability(df, total=total)
+    ax.set_title(f"{c.get('arch')} on {c.get('data')}: instability of training")
+    replace_atomic(folder/'instability.png',
+                   lambda tmp: ax.figure.savefig(tmp, format='png', dpi=120, bbox_inches='tight'))
+    print(f"results: {folder}", flush=True)
+
+def _stability_draw(path:Path, d:Draw, kw:dict, ks:str, tickets:str, data_path)->DrawResult:
+    """The draw at `path`: made (or finished, if a kill left it) first from `d` when there is none, its `ks` and
+    `tickets` checked against the length and rounds it will have; else refused if `kw` asks for another"""
+    made = _draw_to_finish(path)
+    if made:
+        total = d.train.epochs*len(d.data.dls(d.seed, data_path).train)
+        check_ks(comma_ks(ks, total), total)
+        if tickets is not None: check_names('tickets', tickets, [str(r) for r in range(1, d.prune.rounds + 1)])
+        run_draw(d, controls='', path=str(path), data_path=data_path)
+    res = DrawResult.load(path)
+    if not made: _refuse_other_draw(path, res.config or {}, kw, STABILITY_DRAW)
+    return res
+
 def _draw_to_finish(p:Path)->bool:
     "Whether `p` holds no run yet, or a draw with rounds still to train that no live process is training"
     if not (p/'config.json').is_file(): return True
@@ -283,31 +314,14 @@ def stability_job(path:str='runs/draw',   # Run folder of a draw (made first, wi
     comma_ks(ks, 10**12)   # its form, before any training (its range once the draw's length is known)
     check_bn(bn)
     check_int('pairs', pairs, 1)
-    d = draw_from(kw, STABILITY_DRAW)
-    made = _draw_to_finish(Path(path))   # no draw there yet, or one left unfinished (killed): make or finish it first
-    if made:   # the draw to be made fixes the length of training and the rounds: check `ks` and `tickets` against them
-        total = d.train.epochs*len(d.data.dls(d.seed, data_path).train)
-        check_ks(comma_ks(ks, total), total)
-        if tickets is not None: check_names('tickets', tickets, [str(r) for r in range(1, d.prune.rounds + 1)])
-        run_draw(d, controls='', path=path, data_path=data_path)
-    res = DrawResult.load(path)
+    res = _stability_draw(Path(path), draw_from(kw, STABILITY_DRAW), kw, ks, tickets, data_path)
     c = res.config
-    if not made: _refuse_other_draw(path, c or {}, kw, STABILITY_DRAW)
     dls = Data(c['data'], c['bs'], c.get('n')).dls(c['seed'], data_path)
     total = c['n_epoch']*len(dls.train)
-    have = {t.meta['round']: t for t in res.tickets if t.meta['round'] > 0}
-    rnds = list(have) if tickets is None else [int(r) for r in check_names('tickets', tickets, [str(r) for r in have])]
-    learn = Learner(dls, res.tickets[0].build_model(seed=c['seed']), metrics=accuracy,
-                    **({'opt_func': papers_sgd} if c['fit'] == 'fit_step' else {}))
-    tks = {f"round {r} ({have[r].sparsity:.1%} pruned)": have[r] for r in rnds}
+    learn, tks = _stability_learner(res, dls, tickets)
     df = stability(learn, comma_ks(ks, total), tks, pairs, c['n_epoch'], c['lr'], c['fit'], c['fit_kwargs'],
                    seed=c['seed'], bn=bn, path=Path(path)/'stability', verbose=True)
-    _print_stability(df)
-    ax = plot_instability(df, total=total)
-    ax.set_title(f"{c.get('arch')} on {c.get('data')}: instability of training")
-    replace_atomic(Path(path)/'stability'/'instability.png',
-                   lambda tmp: ax.figure.savefig(tmp, format='png', dpi=120, bbox_inches='tight'))
-    print(f"results: {Path(path)/'stability'}", flush=True)
+    _report_stability(df, c, total, Path(path)/'stability')
     return df
 
 # %% ../nbs/52_cli.ipynb #3e68e9af
@@ -384,15 +398,19 @@ def elastic_job(source:str='runs/draw',   # Run folder of the source draw (`--fr
     rnds = None if rounds is None else [int(r) for r in check_names('rounds', rounds, have)]
     dls = Data(c['data'], c['bs'], c.get('n')).dls(c['seed'], data_path)
     df = elastic(res, dls, to, mapping, rnds, ms, path=path or Path(source)/f'elastic_{to}', verbose=True)
+    _print_elastic(df, ms, to, c.get('arch'))
+    return df
+
+def _print_elastic(df:pd.DataFrame, ms:list, to:str, arch:str):
+    "The accuracy of every method per round at the target, and what the transfer cost against IMP there"
     tab = df.pivot_table(index='round', columns='method', values='test_acc')[ms]
     tab.insert(0, 'sparsity', df[df.method == ms[0]].set_index('round').sparsity)
     with pd.option_context('display.float_format', '{:.4f}'.format, 'display.width', 200):
-        print(f"\ntest accuracy at {to}, tickets moved from {c.get('arch')}:\n{tab.to_string()}")
+        print(f"\ntest accuracy at {to}, tickets moved from {arch}:\n{tab.to_string()}")
     cost = df.attrs['cost']
     imp = (f"IMP at {to}: {cost['imp_s']:.1f} s; {cost['speedup']:,.0f}x cheaper" if cost['imp_s'] == cost['imp_s']
            else f"IMP at {to} not trained (neither 'imp' nor 'omp' in --methods)")
     print(f"\ntransfer: {1e3*cost['transfer_s']:.1f} ms a ticket; {imp}", flush=True)
-    return df
 
 # %% ../nbs/52_cli.ipynb #fa94d74e
 def figure_job(name:str,                # A table or figure of the paper, or 'all'
