@@ -428,36 +428,45 @@ def figure_job(name:str,                # A table or figure of the paper, or 'al
                plan:bool=False,          # Print the independent commands of the sweep and exit (for any scheduler)
               )->dict:
     "Make one (or every) table and figure of the Spending paper: PNG and CSV under `path/figures`"
-    if full and quick: raise ValueError("give `full` or `quick`, not both")
-    names = list(FIGURES) if name == 'all' else [name]
-    if name != 'all' and name not in FIGURES: raise ValueError(f"`name` must be one of {list(FIGURES)} or 'all', got "
-                                                               f"{name!r}")
-    sd = _seeds(seeds)
-    scale, out = 'full' if full else 'quick' if quick else 'small', {}
-    if executor is not None: check_choice('executor', executor, ('local', 'slurm'))
-    check_int('workers', workers, 1)
-    every = list(sd or SCALES[scale].seeds)
+    names, sd = _figure_names(name, full, quick, executor, workers), _seeds(seeds)
+    scale = 'full' if full else 'quick' if quick else 'small'
+    every, out = list(sd or SCALES[scale].seeds), {}
     if plan:
         print('\n'.join(figure_commands(name, path, scale, data, every)), flush=True)
         return {}
-    if executor is not None:
-        slurm = {k: v for k,v in dict(slurm_partition=partition, gpus_per_node=gpus).items() if v is not None}
-        print(f"{len(every)} seeds on {min(workers, len(every))} {executor} workers (submitit; logs in "
-              f"{Path(path)/'submitit'})", flush=True)
-        sweep_figures(names, path, scale, data, every, executor, workers, timeout_min=timeout, **slurm)
+    # the seeds' runs first, as submitit jobs; the figures below then read them
+    if executor is not None: _sweep(names, path, scale, data, every, executor, workers, timeout, partition, gpus)
     for n in names:
         out[n] = figure(n, path, scale, data, sd, cpu_ok=cpu_ok, verbose=True)
         print(f"{n}: {Path(path)/'figures'/n}.png ({len(out[n])} rows in {n}.csv)", flush=True)
-    # the claims of every figure made in this folder so far, from their tables: the verdicts of `lottery_fastai.stats`
-    made = {n: read_table(f) for n in FIGURES if (f := Path(path)/'figures'/f'{n}.csv').exists()}
-    cl = spending_claims(Figures(path, scale, data, sd), made)
-    if len(cl):
-        write_table(Path(path)/'figures'/'claims.csv', cl[['figure', 'claim', 'kind', 'source', 'measured', 'p_adj',
-                                                            'detectable', 'verdict', 'mean', 'sd', 'n', 'lo', 'hi',
-                                                            'margin']])
-        print(f"claims ({cl.attrs.get('reference', '')}), in {Path(path)/'figures'/'claims.csv'}:", flush=True)
-        for r in cl.itertuples(): print(f"  {r.figure}: {r.claim}: {r.measured}: {r.verdict}", flush=True)
+    _report_claims(Path(path), Figures(path, scale, data, sd))
     return out
+
+def _sweep(names, path, scale, data, every, executor, workers, timeout, partition, gpus):
+    "Train the figures' seeds as submitit jobs (`sweep_figures`), saying where and how many first"
+    slurm = {k: v for k,v in dict(slurm_partition=partition, gpus_per_node=gpus).items() if v is not None}
+    print(f"{len(every)} seeds on {min(workers, len(every))} {executor} workers (submitit; logs in "
+          f"{Path(path)/'submitit'})", flush=True)
+    sweep_figures(names, path, scale, data, every, executor, workers, timeout_min=timeout, **slurm)
+
+def _figure_names(name:str, full:bool, quick:bool, executor:str, workers:int)->list:
+    "The figures `name` asks for (every one for 'all'), after checking the scale and the executor's options"
+    if full and quick: raise ValueError("give `full` or `quick`, not both")
+    if name != 'all' and name not in FIGURES: raise ValueError(f"`name` must be one of {list(FIGURES)} or 'all', got "
+                                                               f"{name!r}")
+    if executor is not None: check_choice('executor', executor, ('local', 'slurm'))
+    check_int('workers', workers, 1)
+    return list(FIGURES) if name == 'all' else [name]
+
+def _report_claims(path:Path, figs:Figures):
+    "The claims of every figure made under `path` so far, from their tables (`stats`' verdicts): `claims.csv`, printed"
+    made = {n: read_table(f) for n in FIGURES if (f := path/'figures'/f'{n}.csv').exists()}
+    cl = spending_claims(figs, made)
+    if not len(cl): return
+    write_table(path/'figures'/'claims.csv', cl[['figure', 'claim', 'kind', 'source', 'measured', 'p_adj', 'detectable',
+                                                'verdict', 'mean', 'sd', 'n', 'lo', 'hi', 'margin']])
+    print(f"claims ({cl.attrs.get('reference', '')}), in {path/'figures'/'claims.csv'}:", flush=True)
+    for r in cl.itertuples(): print(f"  {r.figure}: {r.claim}: {r.measured}: {r.verdict}", flush=True)
 
 # %% ../nbs/52_cli.ipynb #4327cb39
 BENCH_MODELS = {'resnet20': dict(n_in=3, x=(3, 32, 32)), 'lenet300': dict(n_in=1, x=(1, 28, 28))}
