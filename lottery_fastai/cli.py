@@ -22,7 +22,7 @@ from fastai.callback.progress import CSVLogger
 from fastai.callback.schedule import fit_one_cycle
 from .entry import spelled, argv_aliases, as_typed, one_line, unknown_job, list_check
 from .checks import OptionError, check_int, check_choice, check_names, check_ints, check_fraction
-from .io import DiskError, write_table, read_table, read_json, replace_atomic, write_json
+from .io import DiskError, write_table, read_table, read_json, write_json, save_png
 from .runs import Run, RunLocked, quiet_unless_interactive, lock_holder
 from .data import DATASETS, reseed
 from .models import make_model, model_from_meta, MODELS
@@ -253,8 +253,7 @@ def _report_stability(df:pd.DataFrame, c:dict, total:int, folder:Path):
     _print_stability(df)
     ax = plot_instability(df, total=total)
     ax.set_title(f"{c.get('arch')} on {c.get('data')}: instability of training")
-    replace_atomic(folder/'instability.png',
-                   lambda tmp: ax.figure.savefig(tmp, format='png', dpi=120, bbox_inches='tight'))
+    save_png(folder/'instability.png', ax.figure)
     print(f"results: {folder}", flush=True)
 
 def _stability_draw(path:Path, d:Draw, kw:dict, ks:str, tickets:str, data_path)->DrawResult:

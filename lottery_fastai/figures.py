@@ -16,7 +16,7 @@ from fastai.learner import Learner
 from fastai.metrics import accuracy
 from fastai.callback.core import Callback, CancelFitException
 from .runs import Run
-from .io import write_table, load_tensors, replace_atomic
+from .io import write_table, load_tensors, save_png
 from .data import get_dls
 from .models import make_model
 from .masks import prunable, prune
@@ -129,10 +129,7 @@ def save_figure(F:Figures, name:str, df:pd.DataFrame, fig=None)->Path:
     "Write `df` as `figures/<name>.csv` and `fig` as `figures/<name>.png` under the root"
     out = F.root/'figures'
     write_table(out/f'{name}.csv', df)
-    if fig is not None:
-        import matplotlib.pyplot as plt
-        replace_atomic(out/f'{name}.png', lambda tmp: fig.savefig(tmp, format='png', dpi=110, bbox_inches='tight'))
-        plt.close(fig)
+    if fig is not None: save_png(out/f'{name}.png', fig, dpi=110)
     return out
 
 def _subplots(n:int, w:float=5, h:float=3.6):

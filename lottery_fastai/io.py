@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['TMP_NAME', 'FORMAT', 'KEY', 'DiskError', 'disk_error', 'tmp_path', 'sweep_tmp', 'replace_atomic', 'write_atomic',
-           'write_json', 'read_json', 'save_tensors', 'load_tensors', 'write_table', 'read_table']
+           'save_png', 'write_json', 'read_json', 'save_tensors', 'load_tensors', 'write_table', 'read_table']
 
 # %% ../nbs/01_io.ipynb #09f65aeb
 import json, os, re, uuid
@@ -60,6 +60,13 @@ def write_atomic(path, data, mode:str='w')->Path:
     def _write(tmp):
         with open(tmp, mode) as f: f.write(data)
     return replace_atomic(path, _write)
+
+def save_png(path, fig, dpi:int=120)->Path:
+    "Save the matplotlib figure `fig` as the PNG `path`, atomically, and close it (the one way every plot is written)"
+    import matplotlib.pyplot as plt   # here, so that reading and writing tensors never imports matplotlib
+    replace_atomic(path, lambda tmp: fig.savefig(tmp, format='png', dpi=dpi, bbox_inches='tight'))
+    plt.close(fig)
+    return Path(path)
 
 # %% ../nbs/01_io.ipynb #5d43ff37
 def write_json(path, obj)->Path:

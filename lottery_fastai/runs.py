@@ -14,7 +14,7 @@ from fastcore.basics import patch
 from fastprogress.fastprogress import progress_bar
 from fastprogress.core import IN_NOTEBOOK
 from . import io as files
-from .io import read_json, replace_atomic
+from .io import read_json, replace_atomic, save_png
 
 # %% ../nbs/02_runs.ipynb #d50b9978
 def interactive()->bool:
@@ -238,10 +238,10 @@ def write_json(self:Run, name:str, obj):
 @patch
 def save_fig(self:Run, name:str, fig):
     "Save a matplotlib figure as the PNG `name`, atomically, and close it"
-    import matplotlib.pyplot as plt
-    if self.writes:
-        replace_atomic(self.path/name, lambda tmp: fig.savefig(tmp, format='png', dpi=120, bbox_inches='tight'))
-    plt.close(fig)
+    if self.writes: save_png(self.path/name, fig)
+    else:
+        import matplotlib.pyplot as plt
+        plt.close(fig)
 
 @patch
 def log(self:Run, msg:str):
