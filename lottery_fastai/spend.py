@@ -178,8 +178,8 @@ def spend(ticket:Ticket, dls, recipe='vanilla',
         learn.logger = noop
         learn.remove_cb(ProgressCallback)
     t1 = time.perf_counter()
-    cbs = [MaskCallback(ticket.masks), SkipToIter(ticket.meta.get('rewind_iter', 0)), *extra, FiniteLossCallback(),
-           *option_cbs(precision, channels_last, compile, sync_bn), *(cbs or [])]
+    cbs = [MaskCallback({**ticket.masks, **ctx.masks_added}), SkipToIter(ticket.meta.get('rewind_iter', 0)), *extra,
+           FiniteLossCallback(), *option_cbs(precision, channels_last, compile, sync_bn), *(cbs or [])]
     getattr(learn, fit)(n_epoch, cbs=cbs, reset_opt=True, **fkw)
     t2 = time.perf_counter()
     scores = check_finite(score(learn.model, dls), f"recipe {r.name!r}, round {ticket.meta.get('round', 0)}")

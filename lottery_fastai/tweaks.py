@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['SKIPS', 'SMOOTHING', 'TWEAKS', 'swap_activation', 'activation_sparsity', 'Jump', 'IdentityJump', 'conv_units',
            'inject_skips', 'SmoothOthersCE', 'check_smoothing', 'smoothing_loss', 'kd_loss', 'check_kd',
-           'DistillCallback', 'TweakContext', 'Tweak', 'register_tweak', 'tweak_from_dict', 'Act', 'Skips', 'Smoothing',
-           'Distill']
+           'DistillCallback', 'TweakContext', 'Tweak', 'register_tweak', 'tweak_from_dict', 'Act', 'Skips',
+           'SparseJumps', 'Smoothing', 'Distill']
 
 # %% ../nbs/23_tweaks.ipynb #dd7e6e8a
 from functools import partial
@@ -227,6 +227,7 @@ class TweakContext:
     arch: str = 'this model'
     info: dict = field(default_factory=dict)
     rescaled: dict = None    # Re-scalings already searched, `{rescale_key: scales}`, shared by spends (None: none)
+    masks_added: dict = field(default_factory=dict)   # Masks a tweak adds (`{parameter: bool}`), held like the ticket's
 
 @dataclass(frozen=True)
 class Tweak:
@@ -291,6 +292,32 @@ class Skips(Tweak):
         if not conv_units(model): raise ValueError(f"injects skips, but {ctx.arch!r} has no convolution unit to "
                                                    "inject into")
     def to_model(self, model, ctx): inject_skips(model, self.skips, self.skip_init)
+
+@register_tweak
+@dataclass(frozen=True)
+class SparseJumps(Tweak):
+    """The injected jumps pruned at random to the ticket's density: a capacity control for `Skips('jump')`, whose dense
+    1x1 convolutions add weights outside the mask (kept positions drawn from the spend's seed; held by the mask)"""
+    jump_density: float = None    # Share of each jump's weights kept (None: the ticket's share of its prunable weights)
+    name: ClassVar[str] = 'sparse_jumps'
+    order: ClassVar[int] = 25     # after `Skips` made the jumps
+    def __post_init__(self):
+        if self.jump_density is not None: check_number('jump_density', self.jump_density, 0, 1)
+    def to_model(self, model, ctx):
+        jumps = [(n, m) for n,m in model.named_modules() if isinstance(m, Jump)]
+        if not jumps: raise ValueError("prunes the injected jumps, but the recipe injects none: add Skips('jump') "
+                                       "before it")
+        if ctx.masks is None: return   # a model rebuilt to load saved weights: nothing to train, nothing to hold
+        ms, density = ctx.masks.values(), self.jump_density
+        if density is None: density = sum(int(m.sum()) for m in ms)/sum(m.numel() for m in ms)
+        g = torch.Generator().manual_seed(ctx.seed)
+        for n,j in jumps:
+            w = j.conv.weight
+            keep = torch.zeros(w.numel(), dtype=torch.bool)
+            keep[torch.randperm(w.numel(), generator=g)[:round(density*w.numel())]] = True
+            ctx.masks_added[f'{n}.conv.weight'] = keep.view(w.shape)
+        kept = sum(int(m.sum()) for m in ctx.masks_added.values())
+        ctx.info['jump_weights'] = kept   # the jumps' nonzero weights, in the spend's history
 
 @register_tweak
 @dataclass(frozen=True)
