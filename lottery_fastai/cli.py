@@ -39,7 +39,7 @@ from .io import load_tensors
 from .stability import stability, plot_instability, check_bn, check_ks, BN_MODES
 from .elastic import elastic, ELASTIC_METHODS, STRATEGIES
 from .figures import figure, FIGURES, Figures, spending_claims, SCALES
-from .sweep import figure_commands, sweep_figures
+from .sweep import figure_commands, sweep_figures, Sweep
 from .desc import (Data, Arch, Train, Prune, Draw, SCHEDULES, draw_from, learner_for, takes_draw, takes,
                                  flat_fields, Sparse, SPARSE_METHODS, Bench, BENCH_MODELS, comma_settings)
 from .masks import DISTRIBUTIONS
@@ -406,6 +406,7 @@ def _print_elastic(df:pd.DataFrame, ms:list, to:str, arch:str):
     print(f"\ntransfer: {1e3*cost['transfer_s']:.1f} ms a ticket; {imp}", flush=True)
 
 # %% ../nbs/52_cli.ipynb #fa94d74e
+@takes(Sweep())
 def figure_job(name:str,                # A table or figure of the paper, or 'all'
                path:str='runs/figures',  # Root of the run folders the figures read and write
                full:bool=False,          # The authors' settings (ResNet-18, CIFAR; for a GPU)
@@ -413,42 +414,35 @@ def figure_job(name:str,                # A table or figure of the paper, or 'al
                data:str=None,            # Data set (with `--full`: 'cifar100', the paper's headline, or 'cifar10')
                seeds:str=None,           # Comma-separated seeds (default 0,1,2)
                cpu_ok:bool=False,        # Let `--full` run without a GPU
-               executor:str=None,        # Train the seeds as submitit jobs first: 'local' (processes) or 'slurm'
-               workers:int=2,            # Jobs at once with `--executor` (the seeds are dealt out to them)
-               partition:str=None,       # Slurm partition (`--executor slurm`)
-               gpus:int=None,            # GPUs per Slurm job (`--executor slurm`)
-               timeout:int=1440,         # Minutes each job may run (`--executor`); a Slurm job requeued resumes
                plan:bool=False,          # Print the independent commands of the sweep and exit (for any scheduler)
+               **kw,                     # Where the seeds train first (`lottery_fastai.sweep.Sweep`): --executor...
               )->dict:
     "Make one (or every) table and figure of the Spending paper: PNG and CSV under `path/figures`"
-    names, sd = _figure_names(name, full, quick, executor, workers), _seeds(seeds)
+    sw, names, sd = Sweep.from_flat(kw), _figure_names(name, full, quick), _seeds(seeds)
     scale = 'full' if full else 'quick' if quick else 'small'
     every, out = list(sd or SCALES[scale].seeds), {}
     if plan:
         print('\n'.join(figure_commands(name, path, scale, data, every)), flush=True)
         return {}
     # the seeds' runs first, as submitit jobs; the figures below then read them
-    if executor is not None: _sweep(names, path, scale, data, every, executor, workers, timeout, partition, gpus)
+    if sw.executor is not None: _sweep(names, path, scale, data, every, sw)
     for n in names:
         out[n] = figure(n, path, scale, data, sd, cpu_ok=cpu_ok, verbose=True)
         print(f"{n}: {Path(path)/'figures'/n}.png ({len(out[n])} rows in {n}.csv)", flush=True)
     _report_claims(Path(path), Figures(path, scale, data, sd))
     return out
 
-def _sweep(names, path, scale, data, every, executor, workers, timeout, partition, gpus):
+def _sweep(names, path, scale, data, every, sw:Sweep):
     "Train the figures' seeds as submitit jobs (`sweep_figures`), saying where and how many first"
-    slurm = {k: v for k,v in dict(slurm_partition=partition, gpus_per_node=gpus).items() if v is not None}
-    print(f"{len(every)} seeds on {min(workers, len(every))} {executor} workers (submitit; logs in "
+    print(f"{len(every)} seeds on {min(sw.workers, len(every))} {sw.executor} workers (submitit; logs in "
           f"{Path(path)/'submitit'})", flush=True)
-    sweep_figures(names, path, scale, data, every, executor, workers, timeout_min=timeout, **slurm)
+    sweep_figures(names, path, scale, data, every, **sw.map_kwargs())
 
-def _figure_names(name:str, full:bool, quick:bool, executor:str, workers:int)->list:
-    "The figures `name` asks for (every one for 'all'), after checking the scale and the executor's options"
+def _figure_names(name:str, full:bool, quick:bool)->list:
+    "The figures `name` asks for (every one for 'all'), after checking the scale"
     if full and quick: raise ValueError("give `full` or `quick`, not both")
     if name != 'all' and name not in FIGURES: raise ValueError(f"`name` must be one of {list(FIGURES)} or 'all', got "
                                                                f"{name!r}")
-    if executor is not None: check_choice('executor', executor, ('local', 'slurm'))
-    check_int('workers', workers, 1)
     return list(FIGURES) if name == 'all' else [name]
 
 def _report_claims(path:Path, figs:Figures):
