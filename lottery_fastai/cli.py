@@ -52,24 +52,30 @@ def _seeds(value)->list:
     return check_ints('seeds', value) if value not in (None, '') else None
 
 # %% ../nbs/52_cli.ipynb #6035603f
-def train_job(data:str='mnist5k',      # Data set
-              arch:str='lenet300',     # Model
-              epochs:int=3,            # Epochs of `fit_one_cycle`
-              lr:float=1e-2,           # Maximum learning rate of the one-cycle schedule
-              bs:int=128,              # Batch size
-              n:int=None,              # Use only `n` of the examples (MNIST-5k only), as `draw --n`
-              seed:int=0,              # Seed of the split, the initialisation and the shuffling
-              path:str='runs/train',   # Run folder
+# `train` takes these options of a draw (the one-cycle schedule, one training), at its own defaults
+TRAIN = Draw(train=Train(epochs=3, lr=1e-2))
+TRAIN_OPTIONS = ('data', 'bs', 'n', 'arch', 'epochs', 'lr', 'seed')
+
+@takes_draw(TRAIN, omit=[n for n in TRAIN.flat() if n not in TRAIN_OPTIONS],
+            docs=dict(epochs='Epochs of `fit_one_cycle`', lr='Maximum learning rate of the one-cycle schedule'))
+def train_job(path:str='runs/train',   # Run folder
               data_path:str=None,      # Local folder of the data (for 'folder', or a local copy of a known set)
+              **kw,                    # The data, the model, the epochs and rate of `fit_one_cycle`, the seed
              )->dict:                  # Final metrics: train/valid/test loss and accuracy
     "Train a dense model with `fit_one_cycle`; config, history, weights and test metrics go to the run folder `path`"
-    Train(epochs=epochs, lr=lr)   # checked under the job's names, before anything loads
-    dls = Data(data, bs, n).dls(seed, data_path)
-    model, kw = Arch(arch).build(dls, seed)
+    d = draw_from(kw, TRAIN)   # checked when made, before anything loads
+    dls = d.data.dls(d.seed, data_path)
+    model, mkw = d.arch.build(dls, d.seed)
     learn = Learner(dls, model, metrics=accuracy, path=path, model_dir='.')
     check_fits_data(learn)
-    cfg = dict(job='train', data=data, arch=arch, epochs=epochs, lr=lr, bs=bs, seed=seed, data_path=data_path,
-               model_kwargs=kw, **({'n': n} if n is not None else {}))   # absent when not given: older folders open
+    return _train(learn, d, path, data_path, mkw)
+
+def _train(learn:Learner, d:Draw, path, data_path, mkw:dict)->dict:
+    "The `train` job's run: one `fit_one_cycle` into the run folder `path`, resumed when done; its scores"
+    data, arch, epochs, lr, seed, n, dls = (d.data.data, d.arch.arch, d.train.epochs, d.train.learning_rate, d.seed,
+                                            d.data.n, learn.dls)
+    cfg = dict(job='train', data=data, arch=arch, epochs=epochs, lr=lr, bs=d.data.bs, seed=seed, data_path=data_path,
+               model_kwargs=mkw, **({'n': n} if n is not None else {}))   # absent when not given: older folders open
     with Run(path, cfg, what='train run', verbose=True) as run:
         if not run.done('train'):
             run.log(f'train {data} {arch} for {epochs} epochs, seed {seed}')
@@ -79,11 +85,11 @@ def train_job(data:str='mnist5k',      # Data set
                                                      EpochLog(run.log, 'train, ')])
             res = check_finite(score(learn.model, dls), 'the trained network')
             run.save_tensors('model.safetensors', learn.model.state_dict(),
-                             {'arch': arch, 'model_kwargs': kw, 'n_out': dls.c})
+                             {'arch': arch, 'model_kwargs': mkw, 'n_out': dls.c})
             run.write_json('results.json', res)
             run.finish('train', results=res)
         res = run.finished()['train']['results']
-        run.log(f'done: ' + ', '.join(f'{k} {v:.4f}' for k,v in res.items()))
+        run.log('done: ' + ', '.join(f'{k} {v:.4f}' for k,v in res.items()))
     return res
 
 # %% ../nbs/52_cli.ipynb #6c783ebc

@@ -270,10 +270,11 @@ def flat_fields(cls=Draw)->list:
 
 HIDDEN = ('milestones', 'wd', 'kinds')   # set by a preset (or in Python), not options of the command line
 
-def takes(base:Desc, omit=()):
+def takes(base:Desc, omit=(), docs:dict=None):
     """Decorator: a job that reads a description's options from `**kw` gets a signature that lists them (defaults from
     `base`, the command line's options but `HIDDEN` and `omit`), so `--help`, tab completion and `inspect` see every
-    option; `job.option_docs` keeps their docs for the help. Stacked, a job takes the options of several"""
+    option; `job.option_docs` keeps their docs for the help (`docs`: the job's own words for some). Stacked, a job
+    takes the options of several"""
     def _inner(job):
         sig = inspect.signature(job)
         own = [p for p in sig.parameters.values() if p.kind != p.VAR_KEYWORD]
@@ -281,14 +282,14 @@ def takes(base:Desc, omit=()):
         kw_only = inspect.Parameter.KEYWORD_ONLY
         extra = [inspect.Parameter(n, kw_only, default=flat[n], annotation=t) for n,t,_,_ in opts]
         job.__signature__ = sig.replace(parameters=own + extra)
-        job.option_docs = {**getattr(job, 'option_docs', {}), **{n: doc for n,_,_,doc in opts}}
+        job.option_docs = {**getattr(job, 'option_docs', {}), **{n: doc for n,_,_,doc in opts}, **(docs or {})}
         return job
     return _inner
 
-def takes_draw(base:Draw, omit=()):
+def takes_draw(base:Draw, omit=(), docs:dict=None):
     "`takes` for a draw: the job's options are the draw's (`job.draw_base` keeps `base`, the defaults)"
     def _inner(job):
-        job = takes(base, omit)(job)
+        job = takes(base, omit, docs)(job)
         job.draw_base = base
         return job
     return _inner

@@ -11,7 +11,7 @@ from pathlib import Path
 root = Path(__file__).resolve().parent.parent
 MAX_LINE, MAX_FUNC, MAX_PARAMS = 120, 45, 8
 # module.function: its named parameters on 2026-12-07, when the rule came; each may only go down (issue 31)
-WIDE = {'bench.bench_mask_upkeep': 9, 'cli.train_job': 9,
+WIDE = {'bench.bench_mask_upkeep': 9,
         'compact.bench_tickets': 10, 'data.folder_dls': 12, 'data.tensor_dls': 11,
         'draw.fit_step': 9, 'draw.retrain': 11, 'draw.draw_controls': 9, 'draw.prune_at_init': 9,
         'gradinit.gradinit': 13, 'masks.prune': 14, 'spend.spend': 18,
