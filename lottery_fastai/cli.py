@@ -354,7 +354,8 @@ def run_sparse(d:Draw, s:Sparse, spend:str='', device:str=None, path:str='runs/s
         for r in rs:
             if run.done(f'spend/{r.name}'): continue
             t = d.train
-            _, sc = spend_ticket(tk, learn.dls, r, t.epochs, t.learning_rate, t.fit, t.fit_kwargs(), seed=d.seed,
+            _, sc = spend_ticket(tk, learn.dls, r, n_epoch=t.epochs, lr=t.learning_rate, fit=t.fit,
+                                 fit_kwargs=t.fit_kwargs(), seed=d.seed,
                                  opt_func=papers_sgd if t.fit == 'fit_step' else None, quiet=True, **asdict(t.speed))
             run.finish(f'spend/{r.name}', row=dict(arm=f'{s.method} mask, {r.name}', sparsity=tk.sparsity, **sc))
             run.log(f"spend {r.name}: test_acc {sc['test_acc']:.4f}")

@@ -217,8 +217,8 @@ def _batches(F, seed): return pruning_batches(F.dls(seed), 2)
 def _spend_last(F, seed, recipe, cbs):
     "Spend the last ticket of the `init` draw of `seed` again, with callbacks (the same seed and settings as its spend)"
     t = F.draw('init', seed).tickets[-1]
-    return spend(t, F.dls(seed), _recipe(F, recipe), F.s.n_epoch, F.s.lr, F.s.fit, F.s.fit_kwargs,
-                 seed=seed + t.meta['round'], cbs=cbs,
+    return spend(t, F.dls(seed), _recipe(F, recipe), n_epoch=F.s.n_epoch, lr=F.s.lr, fit=F.s.fit,
+                 fit_kwargs=F.s.fit_kwargs, seed=seed + t.meta['round'], cbs=cbs,
                  quiet=True, gradinit_budget=F.s.gradinit_budget, opt_func=papers_sgd if F.s.sgd else None)[0]
 
 # %% ../nbs/40_figures.ipynb #fc5753e9
