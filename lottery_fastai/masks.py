@@ -6,15 +6,16 @@
 __all__ = ['KINDS', 'NEEDS', 'SCOPES', 'CRITERIA', 'DISTRIBUTIONS', 'prunable', 'full_masks', 'Criterion', 'PruneInputs',
            'magnitude', 'random_score', 'lilf', 'movement', 'snip', 'grasp', 'synflow', 'get_criterion',
            'parse_granularity', 'nm_groups', 'nm_keep', 'nm_rounds', 'ChannelGroup', 'weight_of', 'trace_groups',
-           'channel_group', 'channel_groups', 'erk_densities', 'layer_targets', 'prune', 'LayerCollapseError',
-           'check_collapse', 'check_masks', 'apply_masks', 'sparsity', 'sparsity_report']
+           'channel_group', 'channel_groups', 'erk_densities', 'layer_targets', 'PruneNeeds', 'prune',
+           'LayerCollapseError', 'check_collapse', 'check_masks', 'apply_masks', 'sparsity', 'sparsity_report']
 
 # %% ../nbs/12_masks.ipynb #f5bd4d8b
 import copy, fnmatch, math
 from dataclasses import dataclass
 from typing import Callable
 import torch, torch.nn as nn, torch.nn.functional as F, pandas as pd
-from .checks import check_fraction, check_choice, OptionError
+from fastcore.meta import delegates
+from .checks import check_fraction, check_choice, OptionError, check_kwargs
 
 # %% ../nbs/12_masks.ipynb #7fd19b68
 KINDS = {'conv': nn.Conv2d, 'linear': nn.Linear}
@@ -428,19 +429,30 @@ def _check_inputs(crit, name, masks, weights, inputs, gran=('weight',)):
     if ref is not None and any(k not in ref or ref[k].shape != w.shape for k,w in weights.items()):
         raise ValueError("`reference` must hold a mask of the same shape for every tensor of `weights`")
 
+@dataclass(frozen=True)
+class PruneNeeds:
+    "What a criterion may read beside the weights (`Criterion.needs` says which), and the seed of the random ones"
+    seed:int = 0                 # Seed of the random criteria
+    init:dict = None             # The weights to compare with (`needs` 'init', e.g. those at the rewind point)
+    model:nn.Module = None       # The network (gradient criteria; the channel groups are traced through it)
+    batches:list = None          # Batches of data (gradient criteria; tracing the channel groups)
+    reference:dict = None        # Masks whose layer-wise counts a `_like` criterion keeps
+    groups:list = None           # With 'channel': the units from `channel_groups` (None: traced from `model`)
+
+@delegates(PruneNeeds, keep=True)
 def prune(weights:dict,                   # {name: weight} from `prunable`
           masks:dict=None,                # Current masks (None: nothing pruned yet)
           rate:float=0.2,                 # Fraction of the *remaining* weights to remove (IMP)
           sparsity:float=None,            # Or: the overall fraction of zeros to reach in one shot; overrides `rate`
           criterion='global_magnitude',   # A key of `CRITERIA`, or a `Criterion`
           allow_collapse:bool=False,      # Allow a tensor to be pruned to 100% (layer collapse)
-          seed:int=0,                     # Seed of the random criteria
-          init:dict=None, model:nn.Module=None, batches:list=None, reference:dict=None, # What criteria may need
           granularity:str=None,           # 'weight', 'channel' or 'N:M' such as '2:4' (None: the criterion's)
-          groups:list=None,               # With 'channel': the units from `channel_groups` (None: traced from `model`)
           distribution=None,              # With `sparsity`: 'uniform', 'erk' or {pattern: sparsity} (`layer_targets`)
+          **kwargs,                       # What the criterion needs (`PruneNeeds`): seed, init, model, batches...
          )->dict:                         # New masks: a subset of the old ones
     "Remove the lowest-scored remaining weights (channels, N:M): `rate` of what is left, or down to `sparsity`"
+    nd = check_kwargs(PruneNeeds, kwargs, '`prune`')
+    seed, init, model, batches, reference, groups = nd.seed, nd.init, nd.model, nd.batches, nd.reference, nd.groups
     crit = get_criterion(criterion)
     if sparsity is None: check_fraction('rate', rate)
     else: check_fraction('sparsity', sparsity)
