@@ -324,8 +324,8 @@ def stability_job(path:str='runs/draw',   # Run folder of a draw (made first, wi
     dls = Data(c['data'], c['bs'], c.get('n')).dls(c['seed'], data_path)
     total = c['n_epoch']*len(dls.train)
     learn, tks = _stability_learner(res, dls, tickets)
-    df = stability(learn, comma_ks(ks, total), tks, pairs, c['n_epoch'], c['lr'], c['fit'], c['fit_kwargs'],
-                   seed=c['seed'], bn=bn, path=Path(path)/'stability', verbose=True)
+    df = stability(learn, comma_ks(ks, total), tks, pairs, seed=c['seed'], path=Path(path)/'stability', verbose=True,
+                   n_epoch=c['n_epoch'], lr=c['lr'], fit=c['fit'], fit_kwargs=c['fit_kwargs'], bn=bn)
     _report_stability(df, c, total, Path(path)/'stability')
     return df
 

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['papers_sgd', 'REWINDS', 'DRAW_RECORD', 'sparsity_', 'OPTIONS', 'CONTROLS', 'Ticket', 'sched_step', 'step_milestones',
-           'sched_warmup', 'evaluate', 'eval_dls', 'score', 'check_finite', 'pruning_batches', 'check_fit',
+           'sched_warmup', 'evaluate', 'eval_dls', 'score', 'check_finite', 'pruning_batches', 'check_fit', 'Fit',
            'check_fits_data', 'DrawResult', 'read_draw_config', 'finished_rounds', 'round_seconds', 'draw_id',
            'check_ticket_meta', 'plot_history', 'remaining_axis', 'options_config', 'DrawArgs', 'check_state_fits',
            'prune_at_init']
@@ -241,6 +241,19 @@ def check_fit(fit:str, n_epoch:int, lr:float=None, fit_kwargs:dict=None)->dict:
     # fastai's one-cycle and SGDR take `lr_max`; `fit`, `fit_flat_cos` and ours take `lr`
     if lr is not None: fkw['lr_max' if 'lr_max' in inspect.signature(getattr(Learner, fit)).parameters else 'lr'] = lr
     return fkw
+
+@dataclass(frozen=True)
+class Fit:
+    "One training run's schedule: checked (`check_fit`) when made"
+    n_epoch:int = 10              # Epochs
+    lr:float = None               # Learning rate (default: the fit method's)
+    fit:str = 'fit_one_cycle'     # Name of the fastai fit method
+    fit_kwargs:dict = None        # More arguments of the fit method
+    def __post_init__(self): check_fit(self.fit, self.n_epoch, self.lr, self.fit_kwargs)
+    def run(self, learn:Learner, cbs:list):
+        "Train `learn` on this schedule with the callbacks `cbs`, from a fresh optimizer"
+        getattr(learn, self.fit)(self.n_epoch, cbs=cbs, reset_opt=True,
+                                 **check_fit(self.fit, self.n_epoch, self.lr, self.fit_kwargs))
 
 def check_fits_data(learn:Learner):
     "Run one validation batch through the model (eval mode, no gradient): a model that does not fit the data fails here"

@@ -14,7 +14,7 @@ MAX_LINE, MAX_FUNC, MAX_PARAMS = 120, 45, 8
 WIDE = {'bench.bench_mask_upkeep': 9,
         'compact.bench_tickets': 10, 'data.folder_dls': 12, 'data.tensor_dls': 11,
         'draw.fit_step': 9, 'draw.retrain': 11, 'draw.draw_controls': 9, 'draw.prune_at_init': 9,
-        'stability.barrier': 10, 'stability.spawn': 9, 'stability.stability': 13, 'stats.claim': 9}
+        'stats.claim': 9}
 
 def _generated(lines:list)->set:
     "Line numbers nbdev writes itself: the module docstring (the notebook's description) and the `__all__` list"
