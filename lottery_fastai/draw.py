@@ -5,15 +5,16 @@
 # %% auto #0
 __all__ = ['papers_sgd', 'REWINDS', 'DRAW_RECORD', 'sparsity_', 'OPTIONS', 'CONTROLS', 'Ticket', 'sched_step', 'step_milestones',
            'sched_warmup', 'evaluate', 'eval_dls', 'score', 'check_finite', 'pruning_batches', 'check_fit', 'Fit',
-           'check_fits_data', 'DrawResult', 'read_draw_config', 'finished_rounds', 'round_seconds', 'draw_id',
-           'check_ticket_meta', 'plot_history', 'remaining_axis', 'options_config', 'DrawArgs', 'check_state_fits',
-           'prune_at_init']
+           'TrainArgs', 'check_fits_data', 'DrawResult', 'read_draw_config', 'finished_rounds', 'round_seconds',
+           'draw_id', 'check_ticket_meta', 'plot_history', 'remaining_axis', 'options_config', 'DrawArgs',
+           'check_state_fits', 'AsDrawn', 'prune_at_init']
 
 # %% ../nbs/20_draw.ipynb #247759ae
 import math, os, json, hashlib, time, inspect
 from pathlib import Path
 from bisect import bisect_right
 from functools import partial
+import dataclasses
 from dataclasses import dataclass
 import torch, torch.nn as nn, torch.nn.functional as F, pandas as pd
 from fastcore.basics import patch, store_attr
@@ -167,20 +168,23 @@ def sched_warmup(f, pct:float):
     return _inner
 
 @patch
+@delegates(Learner.fit, but=['n_epoch', 'lr', 'wd'])
 def fit_step(self:Learner, n_epoch:int,     # Epochs
              lr:float=0.1,                  # Initial learning rate
              milestones=None,               # Epochs where the rate is multiplied by `gamma` (default: 50%, 75%)
              gamma:float=0.1,               # Decay factor
              wd:float=1e-4,                 # Weight decay
              warmup:int=0,                  # Iterations of linear warmup from 0 to `lr` (Frankle et al. 2020)
-             cbs=None, reset_opt=False, start_epoch=0):
+             cbs=None,                      # More callbacks, beside the schedule's
+             **kwargs,                      # `Learner.fit`'s: reset_opt, start_epoch
+            ):
     "Fit with step decay of the learning rate (after an optional linear warmup), the schedule of the LTH papers"
     ms = step_milestones(n_epoch, milestones)
     total = n_epoch*len(self.dls.train)
     check_int('warmup', warmup, 0, total - 1, note='(iterations of training)')
     sched = {'lr': sched_warmup(sched_step([lr*gamma**i for i in range(len(ms)+1)], [m/n_epoch for m in ms]),
                                 warmup/total)}
-    self.fit(n_epoch, cbs=L(ParamScheduler(sched)) + L(cbs), wd=wd, reset_opt=reset_opt, start_epoch=start_epoch)
+    self.fit(n_epoch, cbs=L(ParamScheduler(sched)) + L(cbs), wd=wd, **kwargs)
 
 # %% ../nbs/20_draw.ipynb #7aa62ce7
 @torch.no_grad()
@@ -254,6 +258,16 @@ class Fit:
         "Train `learn` on this schedule with the callbacks `cbs`, from a fresh optimizer"
         getattr(learn, self.fit)(self.n_epoch, cbs=cbs, reset_opt=True,
                                  **check_fit(self.fit, self.n_epoch, self.lr, self.fit_kwargs))
+
+@dataclass(frozen=True)
+class TrainArgs(Fit):
+    "A run's schedule (`Fit`) and the speed options (see `option_cbs`); checked when made"
+    precision:str = 'fp32'        # 'fp32', or mixed precision 'bf16' / 'fp16'
+    channels_last:bool = False    # Train in channels-last memory layout
+    compile:bool = False          # Run the forward pass through `torch.compile`
+    sync_bn:bool = False          # In a distributed job on GPUs: BatchNorm over the global batch
+    @property
+    def options(self)->dict: return {k: getattr(self, k) for k in ('precision', 'channels_last', 'compile', 'sync_bn')}
 
 def check_fits_data(learn:Learner):
     "Run one validation batch through the model (eval mode, no gradient): a model that does not fit the data fails here"
@@ -709,16 +723,19 @@ def omp(self:Learner, sparsity:float, **kwargs)->DrawResult:
 
 # %% ../nbs/20_draw.ipynb #cd284cfa
 @patch
-def retrain(self:Learner, ticket:Ticket, n_epoch:int=10, lr:float=None, fit:str='fit_one_cycle', fit_kwargs:dict=None,
-            seed:int=0, data_seed:int=None, precision:str='fp32', channels_last:bool=False, compile:bool=False,
-            sync_bn:bool=False)->dict:
+@delegates(TrainArgs, keep=True)
+def retrain(self:Learner, ticket:Ticket,
+            seed:int=0,           # Seeds the data order (and everything else random in the fit)
+            data_seed:int=None,   # Seed of the data order alone (default: `seed`)
+            **kwargs,             # How to train (`TrainArgs`): n_epoch, lr, fit, fit_kwargs, the speed options
+           )->dict:
     "Train `ticket` in this learner's model (exact mask, schedule replayed from its rewind point) and return its scores"
-    fkw = check_fit(fit, n_epoch, lr, fit_kwargs)
+    a = check_kwargs(TrainArgs, kwargs, '`Learner.retrain`')
     ticket.apply(self.model)
     reseed(seed, self.dls, data_seed)
-    opts = option_cbs(precision, channels_last, compile, sync_bn)
-    cbs = [MaskCallback(ticket.masks), SkipToIter(ticket.meta.get('rewind_iter', 0)), FiniteLossCallback(), *opts]
-    getattr(self, fit)(n_epoch, cbs=cbs, reset_opt=True, **fkw)
+    cbs = [MaskCallback(ticket.masks), SkipToIter(ticket.meta.get('rewind_iter', 0)), FiniteLossCallback(),
+           *option_cbs(**a.options)]
+    a.run(self, cbs)
     return check_finite(score(self.model, self.dls), 'the retrained ticket')
 
 # %% ../nbs/20_draw.ipynb #b34f64a8
@@ -735,20 +752,30 @@ def _control_settings(res:DrawResult, given:dict)->dict:
     check_fit(out['fit'], out['n_epoch'], out['lr'], out['fit_kwargs'])
     return out
 
+@dataclass(frozen=True)
+class AsDrawn:
+    "The schedule of a draw's controls: a setting left None is the draw's; one given must be the draw's"
+    n_epoch:int = None            # Epochs
+    lr:float = None               # Learning rate
+    fit:str = None                # Name of the fastai fit method
+    fit_kwargs:dict = None        # More arguments of the fit method
+
 @patch
+@delegates(AsDrawn, keep=True)
 def draw_controls(self:Learner, res:DrawResult, # A finished draw
                   kinds=('reinit',),          # Keys of `CONTROLS`
-                  n_epoch:int=None, lr:float=None, fit:str=None, fit_kwargs:dict=None,   # The draw's (default)
                   seed:int=None,              # Round r is retrained with `seed + r` (default: the draw's seed)
                   path=None,                  # Run folder (default: the draw's)
                   verbose:bool=False,         # Print each line of the log as well
+                  **kwargs,                   # The schedule (`AsDrawn`: the draw's by default): n_epoch, lr, fit...
                  )->pd.DataFrame:
     "Retrain the controls of every pruned ticket of `res`; one row per (round, control) with its scores"
+    given = dataclasses.asdict(check_kwargs(AsDrawn, kwargs, '`Learner.draw_controls`'))
     kinds = [kinds] if isinstance(kinds, str) else list(kinds)
     bad = [k for k in kinds if k not in CONTROLS]
     if bad or len(set(kinds)) != len(kinds): raise ValueError(f"`kinds` must be among {list(CONTROLS)}, each once, "
                                                               f"got {kinds}")
-    tr = _control_settings(res, dict(n_epoch=n_epoch, lr=lr, fit=fit, fit_kwargs=fit_kwargs))
+    tr = _control_settings(res, given)
     cfg = res.config or {}
     seed = cfg.get('seed', 0) if seed is None else seed
     data_seed = cfg.get('data_seed')
@@ -770,15 +797,16 @@ def draw_controls(self:Learner, res:DrawResult, # A finished draw
     return ctl
 
 # %% ../nbs/20_draw.ipynb #97b5bfb3
+@delegates(prune, but=['weights', 'masks', 'rate', 'sparsity', 'criterion', 'granularity', 'init', 'model', 'batches',
+                       'reference', 'groups'])
 def prune_at_init(model:nn.Module,           # An untrained model (its weights are the ticket's starting state)
                   dls,                        # Data: the criteria that read data score on its first training batches
                   criterion='snip',           # A key of `CRITERIA` or a `Criterion`
                   sparsity:float=0.9,         # Fraction of the prunable weights to remove
                   n_batches:int=1,            # Training batches the data-driven criteria score on
-                  seed:int=0,                 # Seed of the random criteria
                   prunable_kwargs:dict=None,  # Arguments of `prunable`
-                  distribution=None,          # 'uniform', 'erk' or a dict per tensor (`layer_targets`); None: global
                   meta:dict=None,             # Extra metadata (e.g. 'arch', 'n_in', 'n_out', 'model_kwargs')
+                  **kwargs,                   # More of `prune`'s: seed, distribution ('uniform', 'erk', a dict)...
                  )->Ticket:
     "Prune `model` once, before any training, with `criterion`: a `Ticket` at the initialisation"
     check_fraction('sparsity', sparsity, lo_open=True)
@@ -786,9 +814,9 @@ def prune_at_init(model:nn.Module,           # An untrained model (its weights a
     crit = get_criterion(criterion)
     ws = prunable(model, **(prunable_kwargs or {}))
     init = {k: w.detach().clone() for k,w in ws.items()}
-    masks = prune(ws, sparsity=sparsity, criterion=crit, seed=seed, init=init, model=model, distribution=distribution,
-                  batches=pruning_batches(dls, n_batches) if 'batches' in crit.needs else None)
+    masks = prune(ws, sparsity=sparsity, criterion=crit, init=init, model=model,
+                  batches=pruning_batches(dls, n_batches) if 'batches' in crit.needs else None, **kwargs)
     name = criterion if isinstance(criterion, str) else 'custom'
     return Ticket(masks, state_copy(model), {**getattr(model, 'arch_meta', {}), **(meta or {}), 'criterion': name,
                                              'rewind_iter': 0, 'round': 1,
-                                             'sparsity': sparsity_(masks), 'seed': seed})
+                                             'sparsity': sparsity_(masks), 'seed': kwargs.get('seed', 0)})

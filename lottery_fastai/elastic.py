@@ -173,8 +173,9 @@ def _learner(dls, model, cfg):
 def _train(learn, t, cfg, r)->dict:
     "Train ticket `t` with the source's schedule and round r's seed; its scores"
     with learn.no_bar(), learn.no_logging():
-        return learn.retrain(t, cfg['n_epoch'], cfg['lr'], cfg['fit'], cfg['fit_kwargs'], seed=cfg['seed'] + r,
-                             data_seed=None if cfg.get('data_seed') is None else cfg['data_seed'] + r)
+        ds = cfg.get('data_seed')
+        return learn.retrain(t, seed=cfg['seed'] + r, data_seed=None if ds is None else ds + r, n_epoch=cfg['n_epoch'],
+                             lr=cfg['lr'], fit=cfg['fit'], fit_kwargs=cfg['fit_kwargs'])
 
 def _target_imp(s, run, dls)->tuple:
     """(the target's own IMP draw, with the source's settings, in its own run folder; its wall time to the last round

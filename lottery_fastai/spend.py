@@ -24,7 +24,7 @@ from .callbacks import MaskCallback, SkipToIter, FiniteLossCallback, EpochLog, o
 from .models import make_model, model_from_meta, arch_meta
 from .draw import check_finite
 from .draw import (Ticket, DrawResult, score, state_copy, papers_sgd, check_fit, remaining_axis, finished_rounds,
-                                 options_config, OPTIONS)
+                                 options_config, OPTIONS, TrainArgs)
 from .tweaks import (Tweak, TweakContext, TWEAKS, tweak_from_dict, Act, Skips, Smoothing, Distill,
                                    activation_sparsity, ACTIVATIONS)
 from .gradinit import Rescale
@@ -149,24 +149,14 @@ def tweaked_model(ticket:Ticket, dls, recipe:Recipe, teacher:nn.Module=None, see
     return model, ctx, time.perf_counter() - t0
 
 @dataclasses.dataclass(frozen=True)
-class Retrain:
-    "How `spend` retrains a ticket (`spend_draw` gives the draw's settings): checked once, when made"
-    n_epoch:int = 10              # Epochs
-    lr:float = None               # Learning rate (default: the fit method's)
-    fit:str = 'fit_one_cycle'     # Name of the fastai fit method
-    fit_kwargs:dict = None        # More arguments of the fit method
+class Retrain(TrainArgs):
+    "How `spend` retrains a ticket (`spend_draw` gives the draw's): `TrainArgs` and the spend's own; checked when made"
     opt_func:object = None        # Optimizer (default: fastai's Adam; the papers' SGD is `papers_sgd`)
     teacher:nn.Module = None      # The dense model (needed by recipes that distil)
     gradinit_budget:float = 0.03  # Share of the run re-scaling may cost (`n_iter_for`); None: no cap
-    precision:str = 'fp32'        # 'fp32', or mixed precision 'bf16' / 'fp16' (see `option_cbs`)
-    channels_last:bool = False    # Train in channels-last memory layout
-    compile:bool = False          # Run the forward pass through `torch.compile`
-    sync_bn:bool = False          # In a distributed job on GPUs: BatchNorm over the global batch
     def __post_init__(self):
-        check_fit(self.fit, self.n_epoch, self.lr, self.fit_kwargs)
+        super().__post_init__()
         check_budget(self.gradinit_budget)
-    @property
-    def options(self)->dict: return {k: getattr(self, k) for k in OPTIONS}   # the speed options
 
 @delegates(Retrain, keep=True)
 def spend(ticket:Ticket, dls, recipe='vanilla',
@@ -185,7 +175,6 @@ def spend(ticket:Ticket, dls, recipe='vanilla',
     if settings:
         try: r = r.with_('custom', **settings)
         except ValueError as e: raise ValueError(f"`spend`: {e}; or of `Retrain`: {sorted(mine)}") from None
-    fkw = check_fit(a.fit, a.n_epoch, a.lr, a.fit_kwargs)
     model, ctx, gi_s = tweaked_model(ticket, dls, r, a.teacher, seed, a.gradinit_budget, a.n_epoch, rescaled)
     learn = Learner(dls, model, metrics=accuracy, **({'opt_func': a.opt_func} if a.opt_func is not None else {}))
     extra = [cb for t in r.tweaks for cb in t.to_learner(learn, ctx)]
@@ -198,7 +187,7 @@ def spend(ticket:Ticket, dls, recipe='vanilla',
     t1 = time.perf_counter()
     cbs = [MaskCallback({**ticket.masks, **ctx.masks_added}), SkipToIter(ticket.meta.get('rewind_iter', 0)), *extra,
            FiniteLossCallback(), *option_cbs(**a.options), *(cbs or [])]
-    getattr(learn, a.fit)(a.n_epoch, cbs=cbs, reset_opt=True, **fkw)
+    a.run(learn, cbs)
     t2 = time.perf_counter()
     scores = check_finite(score(learn.model, dls), f"recipe {r.name!r}, round {ticket.meta.get('round', 0)}")
     has_acts = any(isinstance(m, tuple(set(ACTIVATIONS.values()))) for m in model.modules())

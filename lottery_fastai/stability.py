@@ -10,7 +10,7 @@ __all__ = ['BN_MODES', 'check_same_shapes', 'interpolate', 'reestimate_bn', 'eva
 # %% ../nbs/31_stability.ipynb #7c455eb6
 import time, math, copy
 from functools import partial
-from dataclasses import dataclass
+from dataclasses import dataclass, asdict
 import torch, torch.nn as nn, pandas as pd
 from fastcore.basics import patch
 from fastcore.meta import delegates
@@ -189,8 +189,7 @@ def spawn(self:Learner, start:dict, k:int, masks:dict=None, seed:int=0, data_see
     f = check_kwargs(Fit, kwargs, '`Learner.spawn`')
     masks = masks if masks is not None else full_masks(prunable(self.model))
     with self.no_bar(), self.no_logging():
-        self.retrain(Ticket(masks, start, {'rewind_iter': k}), f.n_epoch, f.lr, f.fit, f.fit_kwargs, seed=seed,
-                     data_seed=data_seed)
+        self.retrain(Ticket(masks, start, {'rewind_iter': k}), seed=seed, data_seed=data_seed, **asdict(f))
     return state_copy(self.model)
 
 # %% ../nbs/31_stability.ipynb #ec272632
