@@ -43,7 +43,6 @@ def _torch_prune(model, masks):
 
 def bench_mask_upkeep(model:nn.Module,        # The dense model (its weights are the starting point of every variant)
                       x_shape:tuple,          # Shape of one input batch, e.g. (128, 3, 32, 32)
-                      n_out:int=10,           # Number of classes of the random labels
                       sparsity:float=0.8,     # Fraction of weights masked (global magnitude)
                       steps:int=20,           # Training steps per repetition
                       warmup:int=3,           # Steps dropped from each repetition
@@ -59,6 +58,7 @@ def bench_mask_upkeep(model:nn.Module,        # The dense model (its weights are
     model = model.to(device)
     masks = prune(prunable(model), full_masks(prunable(model)), sparsity=sparsity)
     x = torch.randn(x_shape[0]*steps, *x_shape[1:], device=device)
+    with torch.no_grad(): n_out = copy.deepcopy(model).eval()(x[:1]).shape[-1]   # random labels of the model's classes
     y = torch.randint(0, n_out, (x_shape[0]*steps,), device=device)
     ds = TensorDataset(x, y)
     dls = DataLoaders(TensorDL(ds, bs=x_shape[0], shuffle=False, device=device),

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['TINY_IMAGENET_URL', 'FOLDER_SETS', 'DATASETS', 'CACHE', 'split_idxs', 'mnist5k_path', 'load_mnist5k', 'TensorDataset',
-           'TensorDL', 'check_seed', 'mnist5k_dls', 'reseed', 'PadCrop', 'FlipLR', 'fetch_data', 'folder_dls',
+           'TensorDL', 'check_seed', 'mnist5k_dls', 'reseed', 'PadCrop', 'FlipLR', 'fetch_data', 'Folder', 'folder_dls',
            'tensor_cache', 'tensor_dls', 'get_dls']
 
 # %% ../nbs/10_data.ipynb #9210e995
@@ -22,7 +22,9 @@ from fastai.losses import CrossEntropyLossFlat
 from fastai.vision.core import PILImage, PILImageBW
 from fastai.vision.data import ImageBlock, imagenet_stats, cifar_stats, mnist_stats
 from fastai.vision.augment import RandTransform
-from .checks import check_int
+from dataclasses import dataclass, astuple
+from fastcore.meta import delegates
+from .checks import check_int, check_kwargs
 
 # %% ../nbs/10_data.ipynb #a34722e7
 def _check_pct(name, v, lo_open=True):
@@ -229,21 +231,29 @@ def _folder_items(path, train, test):
     return items
 
 # %% ../nbs/10_data.ipynb #945486c0
+@dataclass(frozen=True)
+class Folder:
+    "How an image folder is read: its parts, the validation share, the images' type and statistics, the augmentation"
+    train:str = 'train'           # Name of the train part (split 9:1 into train/valid)
+    test:str = 'test'             # Name of the test part, kept apart
+    valid_pct:float = 0.1         # Fraction of the train part used for validation
+    stats:tuple = imagenet_stats  # Per-channel mean and std for `Normalize`
+    img_cls:type = PILImage       # `PILImage` (RGB) or `PILImageBW` (grayscale)
+    augment:bool = True           # The papers' 4-pixel pad-and-crop and horizontal flip on the train part
+    tiny_imagenet:bool = False    # Use Tiny-ImageNet's own layout (`train/<wnid>/images`, annotated `val`)
+
+@delegates(Folder, keep=True)
 def folder_dls(path,                   # Root folder holding the train and test parts
-               train='train',          # Name of the train part (split 9:1 into train/valid)
-               test='test',            # Name of the test part, kept apart
                bs:int=128,             # Batch size
-               valid_pct=0.1,          # Fraction of the train part used for validation
                seed:int=0,             # Seed of the train/valid split
-               stats=imagenet_stats,   # Per-channel mean and std for `Normalize`
-               img_cls=PILImage,       # `PILImage` (RGB) or `PILImageBW` (grayscale)
-               augment:bool=True,      # The papers' 4-pixel pad-and-crop and horizontal flip on the train part
-               tiny_imagenet:bool=False, # Use Tiny-ImageNet's own layout (`train/<wnid>/images`, annotated `val`)
                num_workers:int=0,      # Worker processes of the loaders
                device=None,            # Device of the batches
+               **kwargs,               # How the folder is read (`Folder`): train, test, valid_pct, stats, img_cls...
               )->DataLoaders:          # train, valid and test loaders
     """DataLoaders on an image folder in the `untar_data` layout, with a seeded 9:1 train/valid split and the test part
     kept apart"""
+    f = check_kwargs(Folder, kwargs, '`folder_dls`')
+    train, test, valid_pct, stats, img_cls, augment, tiny_imagenet = astuple(f)
     path = Path(path)
     if not path.is_dir(): raise FileNotFoundError(f"`path` {path} is not a folder")
     _check_bs(bs)
@@ -307,9 +317,16 @@ def tensor_cache(path, train:str='train', test:str='test', img_cls=PILImage, tin
     return {**t, 'vocab': vocab}
 
 # %% ../nbs/10_data.ipynb #a06cb454
-def tensor_dls(path, train='train', test='test', bs:int=128, valid_pct=0.1, seed:int=0, stats=imagenet_stats,
-               img_cls=PILImage, augment:bool=True, tiny_imagenet:bool=False, device=None)->DataLoaders:
+@delegates(Folder, keep=True)
+def tensor_dls(path,                   # Root folder holding the train and test parts
+               bs:int=128,             # Batch size
+               seed:int=0,             # Seed of the train/valid split
+               device=None,            # Device of the batches
+               **kwargs,               # How the folder is read (`Folder`): train, test, valid_pct, stats, img_cls...
+              )->DataLoaders:
     "The folder pipeline's loaders, served from the device-held tensors of `tensor_cache`"
+    f = check_kwargs(Folder, kwargs, '`tensor_dls`')
+    train, test, valid_pct, stats, img_cls, augment, tiny_imagenet = astuple(f)
     _check_bs(bs)
     c = tensor_cache(path, train, test, img_cls, tiny_imagenet)
     n = len(c['train_y'])

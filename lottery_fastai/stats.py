@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, pandas as pd
 from scipy import stats as sst
+from fastcore.meta import delegates
 
 # %% ../nbs/03_stats.ipynb #8b76ee3b
 def per_seed(d,                 # A Series indexed by seed (or with a `seed` level among others), or a dict
@@ -119,6 +120,7 @@ class Gate:
     def __repr__(self): return f"Gate({'open' if self.ok else 'shut'}; {self.reference})"
 
 # %% ../nbs/03_stats.ipynb #e1215206
+@delegates(interval, but=['x', 'level'])
 def claim(text:str,            # The claim, worded as the paper words it
           d,                   # Its paired differences (see `per_seed`), in `unit`
           side:int=+1,         # +1: the difference is claimed above -margin; -1: below margin; 0: within +- margin
@@ -127,11 +129,11 @@ def claim(text:str,            # The claim, worded as the paper words it
           source:str='',       # Where the paper says it (section, figure, quoted sentence)
           unit:str='points',   # Unit of `d`, for the printed row
           level:float=0.95,    # Confidence level
-          method:str='t',      # 't' or 'bootstrap' (see `interval`)
+          **kwargs,            # How the interval is made (`interval`): method 't' or 'bootstrap', n_boot, seed
          )->dict:              # A row: claim, measured, verdict, and the numbers behind them
     "The verdict of one claim on paired differences per seed: mean, sd, n seeds, interval, verdict"
     x = per_seed(d)
-    lo, hi = interval(x.values, level, method)
+    lo, hi = interval(x.values, level, **kwargs)
     m, sd, n = (x.mean(), x.std(ddof=1), len(x)) if len(x) else (math.nan, math.nan, 0)
     verdict = decide(lo, hi, side, margin)   # checks `side` and `margin` whatever the gate says
     if gate is not None and not gate.ok: verdict = gate.message
