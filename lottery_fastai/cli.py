@@ -28,7 +28,7 @@ from .data import DATASETS, reseed
 from .models import make_model, model_from_meta, MODELS
 from .callbacks import TrainingDiverged, FiniteLossCallback, EpochLog, check_options, PRECISIONS
 from .draw import REWINDS, check_finite, options_config
-from .draw import papers_sgd, CONTROLS, DrawResult, check_fit, check_fits_data, score, finished_rounds
+from .draw import papers_sgd, fit_opt, CONTROLS, DrawResult, check_fit, check_fits_data, score, finished_rounds
 from .masks import CRITERIA
 from .tweaks import TweakContext
 from .spend import spend_draw, RECIPES, SpendResult, check_budget, PRESETS
@@ -150,7 +150,7 @@ def run_draw(d:Draw,                    # The draw (`lottery_fastai.desc.Draw`)
     _print_table(hist, ['round', 'sparsity', 'train_acc', 'valid_acc', 'test_acc',
                         *[c for c in hist if c.endswith('_test_acc')]])
     print(f'run folder: {path}')
-    if rs: _spend(res, learn.dls, rs, None, gradinit_iters, budget, d.train.fit)
+    if rs: _spend(res, learn.dls, rs, None, gradinit_iters, budget)
     return hist
 
 @takes_draw(Draw())
@@ -192,11 +192,11 @@ def _print_spend(sp:SpendResult, budget):
               + (f" (budget {budget:.0%})" if budget is not None else ''))
     print(f'results: {sp.path}', flush=True)
 
-def _spend(res, dls, recipes, seeds, gradinit_iters, gradinit_budget, fit):
+def _spend(res, dls, recipes, seeds, gradinit_iters, gradinit_budget):
     "Spend `res` with `recipes` and print the comparison"
     print(f"spending {len(res.tickets) - 1} tickets with {', '.join(r.name for r in recipes)}", flush=True)
     sp = spend_draw(res, dls, recipes, seeds=seeds, gradinit_iters=gradinit_iters, gradinit_budget=gradinit_budget,
-                    opt_func=papers_sgd if fit == 'fit_step' else None, verbose=True)
+                    verbose=True)   # the draw's optimizer (`fit_opt`), as `spend_draw` reads it from the draw
     _print_spend(sp, gradinit_budget)
     return sp
 
@@ -219,7 +219,7 @@ def spend_job(path:str='runs/draw',        # Run folder of a finished draw
     c = res.config
     dls = Data(c['data'], c['bs'], c.get('n')).dls(c['seed'], data_path, check_options(device=device))
     rs = _check_recipes(names, res.tickets[0].build_model(), c.get('arch'))
-    return _spend(res, dls, rs, seeds, gradinit_iters, gradinit_budget, c['fit'])
+    return _spend(res, dls, rs, seeds, gradinit_iters, gradinit_budget)
 
 # %% ../nbs/52_cli.ipynb #406ff8cb
 def comma_ks(ks:str, total:int)->list:
@@ -250,8 +250,7 @@ def _stability_learner(res:DrawResult, dls, tickets:str)->tuple:
     c = res.config
     have = {t.meta['round']: t for t in res.tickets if t.meta['round'] > 0}
     rnds = list(have) if tickets is None else [int(r) for r in check_names('tickets', tickets, [str(r) for r in have])]
-    learn = Learner(dls, res.tickets[0].build_model(seed=c['seed']), metrics=accuracy,
-                    **({'opt_func': papers_sgd} if c['fit'] == 'fit_step' else {}))
+    learn = Learner(dls, res.tickets[0].build_model(seed=c['seed']), metrics=accuracy, **fit_opt(c['fit']))
     return learn, {f"round {r} ({have[r].sparsity:.1%} pruned)": have[r] for r in rnds}
 
 def _report_stability(df:pd.DataFrame, c:dict, total:int, folder:Path):
@@ -356,7 +355,7 @@ def run_sparse(d:Draw, s:Sparse, spend:str='', device:str=None, path:str='runs/s
             t = d.train
             _, sc = spend_ticket(tk, learn.dls, r, n_epoch=t.epochs, lr=t.learning_rate, fit=t.fit,
                                  fit_kwargs=t.fit_kwargs(), seed=d.seed,
-                                 opt_func=papers_sgd if t.fit == 'fit_step' else None, quiet=True, **asdict(t.speed))
+                                 quiet=True, **fit_opt(t.fit), **asdict(t.speed))
             run.finish(f'spend/{r.name}', row=dict(arm=f'{s.method} mask, {r.name}', sparsity=tk.sparsity, **sc))
             run.log(f"spend {r.name}: test_acc {sc['test_acc']:.4f}")
         rows = pd.DataFrame([v['row'] for v in run.finished('').values() if 'row' in v])

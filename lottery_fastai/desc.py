@@ -18,7 +18,7 @@ from .data import get_dls, DATASETS
 from .models import make_model, size_kwargs, MODELS
 from .masks import CRITERIA, KINDS, DISTRIBUTIONS, parse_granularity
 from .callbacks import PRECISIONS, option_cbs, check_options
-from .draw import REWINDS, papers_sgd, step_milestones
+from .draw import REWINDS, papers_sgd, fit_opt, step_milestones
 from .sparse import GradualPruning, DynamicSparse
 from .bench import parse_setting
 from .spend import PRESETS   # the values of the papers' presets, with their sources
@@ -156,7 +156,7 @@ class Train(Desc):
         kw = {**({'milestones': list(self.milestones)} if self.milestones is not None else {}),
               **({'wd': self.wd} if self.wd is not None else {}), **({'warmup': self.warmup} if self.warmup else {})}
         return kw or None
-    def learner_kwargs(self)->dict: return {'opt_func': papers_sgd} if self.schedule == 'step' else {}
+    def learner_kwargs(self)->dict: return fit_opt(self.fit)
 
 # %% ../nbs/26_desc.ipynb #1e32e7e2
 @dataclass(frozen=True)

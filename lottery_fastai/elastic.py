@@ -150,7 +150,7 @@ from fastai.metrics import accuracy
 from pathlib import Path
 from .runs import Run, same_config
 from .io import load_tensors
-from .draw import DrawResult, papers_sgd, prune_at_init, check_fit, round_seconds, finished_rounds, draw_id
+from .draw import DrawResult, fit_opt, prune_at_init, check_fit, round_seconds, finished_rounds, draw_id
 from .masks import sparsity as masks_sparsity
 from .callbacks import state_copy
 
@@ -168,7 +168,7 @@ class _ElasticSettings:
 ELASTIC_METHODS = ('E-LTH', 'IMP at target', 'random', 'shuffled replicas', 'OMP', 'snip', 'grasp', 'synflow')
 
 def _learner(dls, model, cfg):
-    return Learner(dls, model, metrics=accuracy, **({'opt_func': papers_sgd} if cfg['fit'] == 'fit_step' else {}))
+    return Learner(dls, model, metrics=accuracy, **fit_opt(cfg['fit']))
 
 def _train(learn, t, cfg, r)->dict:
     "Train ticket `t` with the source's schedule and round r's seed; its scores"

@@ -23,8 +23,8 @@ from .data import reseed, check_seed
 from .callbacks import MaskCallback, SkipToIter, FiniteLossCallback, EpochLog, option_cbs, check_options
 from .models import make_model, model_from_meta, arch_meta
 from .draw import check_finite
-from .draw import (Ticket, DrawResult, score, state_copy, papers_sgd, check_fit, remaining_axis, finished_rounds,
-                                 options_config, OPTIONS, TrainArgs)
+from .draw import (Ticket, DrawResult, score, state_copy, papers_sgd, fit_opt, check_fit, remaining_axis,
+                                 finished_rounds, options_config, OPTIONS, TrainArgs)
 from .tweaks import (Tweak, TweakContext, TWEAKS, tweak_from_dict, Act, Skips, Smoothing, Distill,
                                    activation_sparsity, ACTIVATIONS)
 from .gradinit import Rescale
@@ -349,7 +349,7 @@ def _spend_spec(res, dls, recipes, rounds, seeds, a:SpendArgs):
     n_epoch, fit = a.n_epoch if a.n_epoch is not None else cfg.get('n_epoch'), a.fit or cfg.get('fit', 'fit_one_cycle')
     lr = a.lr if a.lr is not None else cfg.get('lr')
     check_fit(fit, n_epoch, lr, a.fit_kwargs)
-    opt_func = papers_sgd if a.opt_func is None and fit == 'fit_step' else a.opt_func
+    opt_func = fit_opt(fit).get('opt_func') if a.opt_func is None else a.opt_func
     t0 = res.tickets[0]
     # the teacher: below
     for r in rs: r.check(t0.build_model(), TweakContext(arch=t0.meta.get('arch', 'this model'), teacher=nn.Identity()))
