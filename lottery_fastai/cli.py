@@ -34,7 +34,7 @@ from .tweaks import TweakContext
 from .spend import spend_draw, RECIPES, SpendResult, check_budget, PRESETS
 from .gradinit import Rescale
 from .bench import bench_mask_upkeep, bench_epoch
-from .compact import bench_tickets, save_compact, n_params
+from .compact import bench_tickets, compact_draw
 from .io import load_tensors
 from .stability import stability, plot_instability, check_bn, check_ks, BN_MODES
 from .elastic import elastic, ELASTIC_METHODS, STRATEGIES
@@ -494,25 +494,7 @@ def compact_job(path:str='runs/draw',  # A draw's run folder
                )->pd.DataFrame:        # Parameters before and after, and the largest output difference
     """Export a ticket as the smaller dense network it is (channels nothing reads removed): the last round's trained
     weights when the folder keeps them, else the ticket's rewound ones"""
-    res = DrawResult.load(path)
-    rounds = [t.meta['round'] for t in res.tickets]
-    r = rounds[-1] if round is None else round
-    check_choice('round', r, rounds)
-    t = res.tickets[rounds.index(r)]
-    model = t.build_model()
-    trained = Path(path)/f'trained_{r:02d}.safetensors'
-    model.load_state_dict(load_tensors(trained)[0] if trained.exists() else t.state)
-    size = {'mnist5k': 28, 'mnist': 28, 'tinyimagenet': 64}.get(t.meta.get('data'), 32)   # a weight draw's images
-    shape = t.meta.get('input_shape') or [t.meta.get('n_in', 3), size, size]
-    x = torch.randn(8, *shape, generator=torch.Generator().manual_seed(0))
-    small = t.compact(model, x)
-    masked = t.apply(copy.deepcopy(model), rewind=False).eval()
-    with torch.no_grad(): diff = float((small.eval()(x) - masked(x)).abs().max())
-    dest = Path(out) if out else Path(path)/'compact'/f'round_{r:02d}.safetensors'
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    save_compact(dest, small)
-    df = pd.DataFrame([dict(round=r, weights='trained' if trained.exists() else 'rewound', sparsity=t.sparsity,
-                            params=n_params(model), compact_params=n_params(small), max_output_diff=diff)])
+    df, dest = compact_draw(path, round, out)
     _print_table(df, list(df.columns))
     print(f'written to {dest} (load it with lottery_fastai.compact.load_compact)')
     return df
