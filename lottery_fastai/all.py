@@ -15,6 +15,8 @@ from .models import *
 from .masks import *
 from .callbacks import *
 from .bench import *
+from .train import *
+from .ticket import *
 from .draw import *
 from .sparse import *
 from .compact import *

@@ -27,8 +27,8 @@ from .runs import Run, RunLocked, quiet_unless_interactive, lock_holder
 from .data import DATASETS, reseed
 from .models import make_model, model_from_meta, MODELS
 from .callbacks import TrainingDiverged, FiniteLossCallback, EpochLog, check_options, PRECISIONS
-from .draw import REWINDS, check_finite, options_config
-from .draw import papers_sgd, fit_opt, CONTROLS, DrawResult, check_fit, check_fits_data, score, finished_rounds
+from .train import papers_sgd, fit_opt, check_finite, check_fit, check_fits_data, score
+from .draw import REWINDS, options_config, CONTROLS, DrawResult, finished_rounds
 from .masks import CRITERIA
 from .tweaks import TweakContext
 from .spend import spend_draw, RECIPES, SpendResult, check_budget, PRESETS
@@ -43,7 +43,7 @@ from .sweep import figure_commands, sweep_figures, Sweep
 from .desc import (Data, Arch, Train, Prune, Draw, SCHEDULES, draw_from, learner_for, takes_draw, takes,
                                  flat_fields, Sparse, SPARSE_METHODS, Bench, BENCH_MODELS, comma_settings)
 from .masks import DISTRIBUTIONS
-from .draw import Ticket
+from .ticket import Ticket
 from .spend import spend as spend_ticket
 
 # %% ../nbs/52_cli.ipynb #a7e2a1f4

@@ -17,7 +17,8 @@ from .io import save_tensors, load_tensors
 from .models import make_model, model_from_meta
 from .masks import (apply_masks, trace_groups, channel_group, weight_of, prunable, prune, full_masks,
                                   channel_groups, parse_granularity)
-from .draw import Ticket, DrawResult
+from .ticket import Ticket
+from .draw import DrawResult
 from .checks import check_choice
 from .data import IMAGE_SIDES
 

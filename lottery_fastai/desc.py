@@ -18,7 +18,8 @@ from .data import get_dls, DATASETS
 from .models import make_model, size_kwargs, MODELS
 from .masks import CRITERIA, KINDS, DISTRIBUTIONS, parse_granularity
 from .callbacks import PRECISIONS, option_cbs, check_options
-from .draw import REWINDS, papers_sgd, fit_opt, step_milestones
+from .draw import REWINDS
+from .train import papers_sgd, fit_opt, step_milestones
 from .sparse import GradualPruning, DynamicSparse
 from .bench import parse_setting
 from .spend import PRESETS   # the values of the papers' presets, with their sources

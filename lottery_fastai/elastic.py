@@ -10,7 +10,7 @@ import re, time, copy, math
 import torch, torch.nn as nn, pandas as pd
 from .models import CIFAR_DEPTHS, VGG_CFGS, make_model, model_from_meta
 from .masks import prunable, prune
-from .draw import Ticket
+from .ticket import Ticket
 
 # %% ../nbs/32_elastic.ipynb #a3190322
 def family(arch:str)->tuple:
@@ -150,7 +150,8 @@ from fastai.metrics import accuracy
 from pathlib import Path
 from .runs import Run, same_config
 from .io import load_tensors
-from .draw import DrawResult, fit_opt, prune_at_init, check_fit, round_seconds, finished_rounds, draw_id
+from .draw import DrawResult, prune_at_init, round_seconds, finished_rounds, draw_id
+from .train import fit_opt, check_fit
 from .masks import sparsity as masks_sparsity
 from .callbacks import state_copy
 

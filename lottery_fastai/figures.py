@@ -21,7 +21,9 @@ from .data import get_dls
 from .models import make_model
 from .masks import prunable, prune
 from .callbacks import state_copy
-from .draw import DrawResult, Ticket, papers_sgd, pruning_batches, remaining_axis, finished_rounds, eval_dls
+from .ticket import Ticket
+from .train import papers_sgd, pruning_batches, eval_dls
+from .draw import DrawResult, remaining_axis, finished_rounds
 from .tweaks import TweakContext
 from .spend import spent_model, RECIPES, PRESETS, spend, spend_draw, get_recipe, plot_spend, SpendResult
 from .gradinit import Rescale

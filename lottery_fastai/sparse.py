@@ -14,7 +14,7 @@ from fastai.callback.core import CancelStepException
 from .checks import check_int, check_number, check_choice, check_fraction, check_ints
 from .masks import prunable, prune, full_masks, layer_targets, sparsity, check_masks
 from .callbacks import MaskCallback, state_copy
-from .draw import Ticket
+from .ticket import Ticket
 
 # %% ../nbs/22_sparse.ipynb #00beedb8
 def _reset_opt_state(opt, params:dict, grown:dict):

@@ -22,9 +22,10 @@ from .runs import Run, bar, config_diff
 from .data import reseed, check_seed
 from .callbacks import MaskCallback, SkipToIter, FiniteLossCallback, EpochLog, option_cbs, check_options
 from .models import make_model, model_from_meta, arch_meta
-from .draw import check_finite
-from .draw import (Ticket, DrawResult, score, state_copy, papers_sgd, fit_opt, check_fit, remaining_axis,
-                                 finished_rounds, options_config, OPTIONS, TrainArgs)
+from .ticket import Ticket
+from .train import check_finite, score, papers_sgd, fit_opt, check_fit, TrainArgs
+from .callbacks import state_copy
+from .draw import DrawResult, remaining_axis, finished_rounds, options_config, OPTIONS
 from .tweaks import (Tweak, TweakContext, TWEAKS, tweak_from_dict, Act, Skips, Smoothing, Distill,
                                    activation_sparsity, ACTIVATIONS)
 from .gradinit import Rescale

@@ -23,7 +23,8 @@ from .runs import Run
 from .data import reseed
 from .masks import prunable, full_masks, sparsity, check_masks
 from .callbacks import MaskCallback, SkipToIter, FiniteLossCallback, state_copy
-from .draw import Ticket, evaluate, eval_dls, check_fit, Fit
+from .ticket import Ticket
+from .train import evaluate, eval_dls, check_fit, Fit
 
 # %% ../nbs/31_stability.ipynb #f1510a63
 def _state(x)->dict: return state_copy(x) if isinstance(x, nn.Module) else x

@@ -15,13 +15,14 @@ for p in .venv/lib/python*/site-packages/{torch,torchgen,torchvision,torchvision
   [ -e "$p" ] && ln -sfn "$PWD/$p" $D/shared-torch/
 done
 echo "$PWD/$D/shared-torch" > $SP/shared_torch.pth
-$D/bin/python -m pip install --quiet --disable-pip-version-check --upgrade --upgrade-strategy eager fastai fastcore pytest
+$D/bin/python -m pip install --quiet --disable-pip-version-check --upgrade --upgrade-strategy eager fastai fastcore pytest pytest-xdist
 $D/bin/python -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps .
 $D/bin/python -m pip install --quiet --disable-pip-version-check .   # and whatever of its requirements is missing
 versions=$($D/bin/python -c 'import fastai, fastcore, torch; print(f"fastai {fastai.__version__}, fastcore {fastcore.__version__}, torch {torch.__version__}")')
 echo "[lottery_fastai] newest environment: $versions"
 # from outside the checkout, so that the installed package is the one imported
 cd "$(mktemp -d)"
-"$OLDPWD/$D/bin/python" -m pytest -q -p no:cacheprovider "$OLDPWD/tests/test_installed.py" \
+# two workers of one torch thread each, as the main suite runs
+OMP_NUM_THREADS=1 "$OLDPWD/$D/bin/python" -m pytest -q -p no:cacheprovider -n 2 "$OLDPWD/tests/test_installed.py" \
   "$OLDPWD/tests/test_evidence.py::test_barrier_cost_runs_from_the_installed_module" \
   "$OLDPWD/tests/test_reliability.py::test_kill_and_resume_gives_the_same_bytes[draw]"

@@ -35,7 +35,7 @@ OMP_NUM_THREADS=1 nbdev_test --n_workers 2 --timing || fail "nbdev_test"
 
 echo "[lottery_fastai] 7/8 pytest tests/"
 # two pytest workers (pytest-xdist), one torch thread in each test and in every process a test starts (the env is inherited)
-set +e; OMP_NUM_THREADS=1 python -m pytest tests/ -q -p no:cacheprovider -n 2 --durations=10; rc=$?; set -e
+set +e; OMP_NUM_THREADS=1 python -m pytest tests/ -q -p no:cacheprovider -n 2 --durations=30; rc=$?; set -e
 [ $rc -eq 5 ] && fail "pytest collected no tests (exit 5): tests/ must not be empty"
 [ $rc -eq 0 ] || fail "pytest exit code $rc"
 
