@@ -23,9 +23,9 @@ from .data import reseed, check_seed
 from .callbacks import MaskCallback, SkipToIter, FiniteLossCallback, EpochLog, option_cbs, check_options
 from .models import make_model, model_from_meta, arch_meta
 from .ticket import Ticket
-from .train import check_finite, score, papers_sgd, fit_opt, check_fit, TrainArgs
+from .train import check_finite, score, papers_sgd, fit_opt, check_fit, TrainArgs, OPTIONS
 from .callbacks import state_copy
-from .draw import DrawResult, remaining_axis, finished_rounds, options_config, OPTIONS
+from .draw import DrawResult, remaining_axis, finished_rounds, options_config
 from .tweaks import (Tweak, TweakContext, TWEAKS, tweak_from_dict, Act, Skips, Smoothing, Distill,
                                    activation_sparsity, ACTIVATIONS)
 from .gradinit import Rescale
