@@ -8,6 +8,7 @@ __all__ = []
 # %% ../nbs/50_all.ipynb #37165cb2
 from .checks import *
 from .io import *
+from .plots import *
 from .runs import *
 from .stats import *
 from .data import *

@@ -4,8 +4,7 @@
 
 # %% auto #0
 __all__ = ['batch_loss', 'hvp', 'hessian_top', 'hessian_cost', 'HessianCallback', 'perturbation', 'filter_normalized_direction',
-           'loss_surface', 'plot_contour', 'plt_subplots', 'mask_overlap', 'overlap_table', 'layer_sparsity',
-           'dead_units', 'table_a1']
+           'loss_surface', 'mask_overlap', 'overlap_table', 'layer_sparsity', 'dead_units', 'table_a1']
 
 # %% ../nbs/30_analysis.ipynb #dc1ccd59
 import math, time, copy
@@ -153,22 +152,6 @@ def loss_surface(model:nn.Module, batches, masks:dict=None, n:int=21, span:float
         for k,w in orig.items(): ps[k].copy_(w)
         model.train(was)
     return pd.DataFrame(rows)
-
-def plot_contour(surface:pd.DataFrame, ax=None, levels:int=20, title:str=None):
-    "Contour plot of a `loss_surface`"
-    if ax is None: _,ax = plt_subplots()
-    z = surface.pivot(index='b', columns='a', values='loss')
-    cs = ax.contour(z.columns.values, z.index.values, z.values, levels=levels)
-    ax.clabel(cs, fontsize=6)
-    ax.plot([0], [0], 'k*')
-    ax.set_xlabel('direction 1')
-    ax.set_ylabel('direction 2')
-    if title: ax.set_title(title)
-    return ax
-
-def plt_subplots(figsize=(5, 4)):
-    import matplotlib.pyplot as plt
-    return plt.subplots(figsize=figsize)
 
 # %% ../nbs/30_analysis.ipynb #2e86bf49
 def mask_overlap(a:dict, b:dict)->dict:

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['OptionError', 'check_int', 'check_number', 'check_fraction', 'check_bool', 'check_choice', 'check_ints',
-           'check_names', 'check_kwargs']
+           'check_names', 'check_kwargs', 'split_kwargs']
 
 # %% ../nbs/00_checks.ipynb #7da66e64
 import argparse, math, numbers
@@ -110,3 +110,8 @@ def check_kwargs(cls,          # A dataclass whose fields are the allowed names
     bad = [k for k in kwargs if k not in names]
     if bad: raise TypeError(f"{where} has no argument {', '.join(f'`{k}`' for k in bad)}: it takes {names} by name")
     return cls(**kwargs)
+
+def split_kwargs(cls, kwargs:dict)->tuple:
+    "(`cls` made of the entries of `kwargs` that are its fields, the other entries): for a call that hands the rest on"
+    names = set(cls.__dataclass_fields__)
+    return cls(**{k: v for k,v in kwargs.items() if k in names}), {k: v for k,v in kwargs.items() if k not in names}

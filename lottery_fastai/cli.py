@@ -28,19 +28,21 @@ from .data import DATASETS, reseed
 from .models import make_model, model_from_meta, MODELS
 from .callbacks import TrainingDiverged, FiniteLossCallback, EpochLog, check_options, PRECISIONS
 from .train import papers_sgd, fit_opt, check_finite, check_fit, check_fits_data, score
-from .draw import REWINDS, options_config, CONTROLS, DrawResult, finished_rounds
+from .draw import REWINDS, CONTROLS, DrawResult, finished_rounds
 from .masks import CRITERIA
 from .tweaks import TweakContext
-from .spend import spend_draw, RECIPES, SpendResult, check_budget, PRESETS
+from .spend import spend_draw, RECIPES, SpendResult, check_budget
 from .gradinit import Rescale
 from .bench import bench_mask_upkeep, bench_epoch
 from .compact import bench_tickets, compact_draw
 from .io import load_tensors
-from .stability import stability, plot_instability, check_bn, check_ks, BN_MODES
+from .stability import stability, check_bn, check_ks, BN_MODES
+from .plots import plot_instability
+from .report import print_table, print_spend, print_stability, print_elastic
 from .elastic import elastic, ELASTIC_METHODS, STRATEGIES
 from .figures import figure, FIGURES, Figures, spending_claims, SCALES
 from .sweep import figure_commands, sweep_figures, Sweep
-from .desc import (Data, Arch, Train, Prune, Draw, SCHEDULES, draw_from, learner_for, takes_draw, takes,
+from .desc import (Data, Arch, Train, Prune, Draw, SCHEDULES, PRESETS, draw_from, learner_for, takes_draw, takes,
                                  flat_fields, Sparse, SPARSE_METHODS, Bench, BENCH_MODELS, comma_settings)
 from .masks import DISTRIBUTIONS
 from .ticket import Ticket
@@ -103,10 +105,6 @@ def _check_recipes(names:list, model, arch:str)->list:
     for r in rs: r.check(model, TweakContext(arch=arch, teacher=nn.Identity()))
     return rs
 
-def _print_table(df, cols):
-    with pd.option_context('display.float_format', '{:.4f}'.format, 'display.width', 200):
-        print(df[cols].to_string(index=False), flush=True)
-
 def _with_controls(learn, res, kinds)->pd.DataFrame:
     "The draw's history with a `<control>_test_acc` column per control of `kinds` (trained if missing)"
     hist = res.history
@@ -147,7 +145,7 @@ def run_draw(d:Draw,                    # The draw (`lottery_fastai.desc.Draw`)
     with learn.no_logging(), quiet_unless_interactive(learn):   # one line per round (the log), not a table per epoch
         res = learn.draw(**d.draw_kwargs(), path=path, meta=learn.draw_meta, verbose=True)
         hist = _with_controls(learn, res, kinds)
-    _print_table(hist, ['round', 'sparsity', 'train_acc', 'valid_acc', 'test_acc',
+    print_table(hist, ['round', 'sparsity', 'train_acc', 'valid_acc', 'test_acc',
                         *[c for c in hist if c.endswith('_test_acc')]])
     print(f'run folder: {path}')
     if rs: _spend(res, learn.dls, rs, None, gradinit_iters, budget)
@@ -167,37 +165,12 @@ def draw_job(controls:str='reinit',     # Comma-separated controls of every tick
     return run_draw(draw_from(kw), controls, spend, gradinit_iters, gradinit_budget, device, path, data_path)
 
 # %% ../nbs/52_cli.ipynb #e04ebd86
-def _pct(m, sd): return f'{100*m:.2f}' + (f' ± {100*sd:.2f}' if sd == sd else '')   # sd is NaN for one seed
-
-def _print_spend(sp:SpendResult, budget):
-    "The comparison tables of a spend: accuracy per round and recipe, activation zeros per stage, re-scaling cost"
-    summ = sp.summary()
-    tab = pd.DataFrame({r: [_pct(m, sd) for m,sd in zip(summ['mean'][r], summ['std'][r])]
-                        for r in summ['mean'].columns},
-                       index=pd.MultiIndex.from_tuples(summ.index, names=['round', 'sparsity']))
-    with pd.option_context('display.float_format', '{:.4f}'.format, 'display.width', 200):
-        print(f"\ntest accuracy (%) of the spent tickets (dense round 0: {100*sp.dense_acc:.2f}%), "
-              f"{sp.history.seed.nunique()} seed(s):")
-        print(tab.to_string())
-        if len(sp.act_zeros):
-            print('\nshare of exact zeros after the activations, per stage (mean over rounds; the paper: ReLU '
-                  '29-66%, Swish < 0.4%):')
-            print(sp.act_table().to_string())
-    gi = sp.history[sp.history.gradinit_iters > 0]   # the recipes that re-scale
-    if len(gi):
-        lo,hi = gi.gradinit_iters.min(), gi.gradinit_iters.max()
-        n = lo if lo == hi else f'{lo}-{hi}'
-        print(f"\nre-scaling (GradInit, {n} iteration(s) a ticket) cost {gi.gradinit_s.sum():.1f} s for "
-              f"{gi.train_s.sum():.1f} s of the training it preceded: {gi.gradinit_s.sum()/gi.train_s.sum():.1%}"
-              + (f" (budget {budget:.0%})" if budget is not None else ''))
-    print(f'results: {sp.path}', flush=True)
-
 def _spend(res, dls, recipes, seeds, gradinit_iters, gradinit_budget):
     "Spend `res` with `recipes` and print the comparison"
     print(f"spending {len(res.tickets) - 1} tickets with {', '.join(r.name for r in recipes)}", flush=True)
     sp = spend_draw(res, dls, recipes, seeds=seeds, gradinit_iters=gradinit_iters, gradinit_budget=gradinit_budget,
                     verbose=True)   # the draw's optimizer (`fit_opt`), as `spend_draw` reads it from the draw
-    _print_spend(sp, gradinit_budget)
+    print_spend(sp, gradinit_budget)
     return sp
 
 def spend_job(path:str='runs/draw',        # Run folder of a finished draw
@@ -235,16 +208,6 @@ def comma_ks(ks:str, total:int)->list:
     if len(set(out)) != len(out): raise OptionError(f"`ks` {ks!r} gives iterations {out}: each iteration counts once")
     return out
 
-def _print_stability(df):
-    g = df.groupby(['label', 'k'], sort=False)
-    tab = pd.DataFrame({'sparsity': g.sparsity.first().map('{:.3f}'.format), 'pairs': g.size(),
-                        'test barrier (points)': [_pct(m, s) for m,s in zip(g.barrier_test.mean(),
-                                                                             g.barrier_test.std())],
-                        'train barrier (points)': [_pct(m, s) for m,s in zip(g.barrier_train.mean(),
-                                                                              g.barrier_train.std())],
-                        'test error (%)': [_pct(m, sd) for m,sd in zip(g.error_test.mean(), g.error_test.std())]})
-    print('\n' + tab.to_string(), flush=True)
-
 def _stability_learner(res:DrawResult, dls, tickets:str)->tuple:
     "(a Learner of the draw's dense initialisation and optimizer, `{label: Ticket}` of the rounds `tickets` names)"
     c = res.config
@@ -255,7 +218,7 @@ def _stability_learner(res:DrawResult, dls, tickets:str)->tuple:
 
 def _report_stability(df:pd.DataFrame, c:dict, total:int, folder:Path):
     "Print the barriers' table and save their plot (`instability.png`, atomically) in the stability folder"
-    _print_stability(df)
+    print_stability(df)
     ax = plot_instability(df, total=total)
     ax.set_title(f"{c.get('arch')} on {c.get('data')}: instability of training")
     save_png(folder/'instability.png', ax.figure)
@@ -282,21 +245,10 @@ def _draw_to_finish(p:Path)->bool:
     rows, want = finished_rounds(p, cfg)
     return len(rows) < want
 
-def _recorded(cfg:dict)->dict:
-    "The draw options a draw's `config.json` records, under the command line's names"
-    pk, fk = cfg.get('prunable_kwargs') or {}, cfg.get('fit_kwargs') or {}
-    there = {k: cfg.get(k) for k in ('data', 'arch', 'rounds', 'lr', 'rate', 'bs', 'n', 'seed', 'preset', 'criterion',
-                                     'rewind', 'allow_collapse', 'data_seed')}
-    there.update(epochs=cfg.get('n_epoch'), schedule={v: k for k,v in SCHEDULES.items()}.get(cfg.get('fit')),
-                 warmup=fk.get('warmup', 0), width=(cfg.get('model_kwargs') or {}).get('width'),
-                 granularity=cfg.get('granularity', 'weight'), skip_first=pk.get('skip_first', False),
-                 skip_last=pk.get('skip_last', False), **options_config(cfg, all_=True))
-    return there
-
 def _refuse_other_draw(path, cfg:dict, kw:dict, base:Draw):
     """A job whose draw options apply only when it makes the draw: refuse options given off their defaults (`base`'s)
     that differ from what the finished draw at `path` records (`cfg`), before anything is trained"""
-    there, default = _recorded(cfg), base.flat()
+    there, default = Draw.recorded(cfg), base.flat()
     diff = [f"`{k}` {v} ({there.get(k, 'not recorded')} there)" for k,v in kw.items()
             if v != default[k] and v != there.get(k, default[k])]
     if diff: raise ValueError(f"`path` {path} holds a finished draw made with other settings: {', '.join(diff)}. "
@@ -360,7 +312,7 @@ def run_sparse(d:Draw, s:Sparse, spend:str='', device:str=None, path:str='runs/s
             run.log(f"spend {r.name}: test_acc {sc['test_acc']:.4f}")
         rows = pd.DataFrame([v['row'] for v in run.finished('').values() if 'row' in v])
         if run.writes: run.write_table('scores.csv', rows)
-    _print_table(rows, ['arm', 'sparsity', 'train_acc', 'valid_acc', 'test_acc'])
+    print_table(rows, ['arm', 'sparsity', 'train_acc', 'valid_acc', 'test_acc'])
     print(f'run folder: {path}')
     return rows
 
@@ -397,19 +349,8 @@ def elastic_job(source:str='runs/draw',   # Run folder of the source draw (`--fr
     rnds = None if rounds is None else [int(r) for r in check_names('rounds', rounds, have)]
     dls = Data(c['data'], c['bs'], c.get('n')).dls(c['seed'], data_path)
     df = elastic(res, dls, to, mapping, rnds, ms, path=path or Path(source)/f'elastic_{to}', verbose=True)
-    _print_elastic(df, ms, to, c.get('arch'))
+    print_elastic(df, ms, to, c.get('arch'))
     return df
-
-def _print_elastic(df:pd.DataFrame, ms:list, to:str, arch:str):
-    "The accuracy of every method per round at the target, and what the transfer cost against IMP there"
-    tab = df.pivot_table(index='round', columns='method', values='test_acc')[ms]
-    tab.insert(0, 'sparsity', df[df.method == ms[0]].set_index('round').sparsity)
-    with pd.option_context('display.float_format', '{:.4f}'.format, 'display.width', 200):
-        print(f"\ntest accuracy at {to}, tickets moved from {arch}:\n{tab.to_string()}")
-    cost = df.attrs['cost']
-    imp = (f"IMP at {to}: {cost['imp_s']:.1f} s; {cost['speedup']:,.0f}x cheaper" if cost['imp_s'] == cost['imp_s']
-           else f"IMP at {to} not trained (neither 'imp' nor 'omp' in --methods)")
-    print(f"\ntransfer: {1e3*cost['transfer_s']:.1f} ms a ticket; {imp}", flush=True)
 
 # %% ../nbs/52_cli.ipynb #fa94d74e
 @takes(Sweep())
@@ -466,7 +407,7 @@ def _bench_epoch(b:Bench, path)->pd.DataFrame:
     "The epoch benchmark of `bench --epoch`: print and write its table"
     dev = check_options(device=b.device)
     ps = comma_settings(b.precisions or ('fp32,bf16' if dev.type == 'cuda' else 'fp32'))
-    df = bench_epoch(b.names(), check_ints('bss', b.bss, 1), ps, n=b.n, reps=b.reps, device=dev)
+    df = bench_epoch(b.names(), b.sizes, ps, n=b.n, reps=b.reps, device=dev)
     write_table(Path(path)/'bench_epoch.csv', df)
     with pd.option_context('display.float_format', '{:.3f}'.format, 'display.width', 200):
         print(f"{df.hardware.iloc[0]}, torch {torch.__version__}, {b.n} synthetic CIFAR-shaped images, {b.reps} "
@@ -481,7 +422,7 @@ def _bench_tickets(b:Bench, path)->pd.DataFrame:
     for a in b.names():
         # LeNet-300-100 reads digits; N:M groups its 784 inputs
         out.append(bench_tickets(a, bs=b.batch, reps=b.reps, **(dict(n_in=1, img=28) if a == 'lenet300' else {})))
-        _print_table(out[-1], ['variant', 'infer_ms', 'infer_speedup', 'train_ms', 'train_speedup', 'params', 'macs'])
+        print_table(out[-1], ['variant', 'infer_ms', 'infer_speedup', 'train_ms', 'train_speedup', 'params', 'macs'])
     df = pd.concat(out, ignore_index=True)
     Path(path).mkdir(parents=True, exist_ok=True)
     write_table(Path(path)/'bench_tickets.csv', df)
@@ -495,7 +436,7 @@ def compact_job(path:str='runs/draw',  # A draw's run folder
     """Export a ticket as the smaller dense network it is (channels nothing reads removed): the last round's trained
     weights when the folder keeps them, else the ticket's rewound ones"""
     df, dest = compact_draw(path, round, out)
-    _print_table(df, list(df.columns))
+    print_table(df, list(df.columns))
     print(f'written to {dest} (load it with lottery_fastai.compact.load_compact)')
     return df
 

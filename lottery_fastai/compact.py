@@ -9,7 +9,7 @@ __all__ = ['compact', 'n_params', 'save_compact', 'load_compact', 'compact_draw'
 # %% ../nbs/21_compact.ipynb #c0000004
 import copy, json, random
 from pathlib import Path
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from fastcore.meta import delegates
 import torch, torch.nn as nn, pandas as pd
 from fastcore.basics import patch
@@ -19,7 +19,7 @@ from .masks import (apply_masks, trace_groups, channel_group, weight_of, prunabl
                                   channel_groups, parse_granularity)
 from .ticket import Ticket
 from .draw import DrawResult
-from .checks import check_choice
+from .checks import check_choice, split_kwargs
 from .data import IMAGE_SIDES
 
 # %% ../nbs/21_compact.ipynb #c0000006
@@ -164,18 +164,15 @@ class TicketSet:
     channels:tuple = (0.25, 0.5, 0.75)   # Fractions of every coupled group's channels pruned (masked, compact)
     nm:str = '2:4'                       # An N:M ticket (masked), or None
     seed:int = 0                         # Seed of the initialisation (and of the benchmark's batch)
-    @classmethod
-    def take(cls, kw:dict)->'TicketSet':
-        "The set made of the options in `kw` that are its fields, which leave `kw` (the rest: the model's arguments)"
-        return cls(**{f.name: kw.pop(f.name) for f in fields(cls) if f.name in kw})
 
 @delegates(TicketSet, keep=True)
 def ticket_variants(arch:str='resnet20',   # Model of `make_model`
                     **kwargs,              # Which tickets (`TicketSet`); the rest go to `make_model` (e.g. `width`)
                    )->dict:
     "{name: (model, masks)}: dense, unstructured, N:M and channel tickets (masked and compact) of one initialisation"
-    kw = dict(kwargs)
-    ts = TicketSet.take(kw)
+    return _variants(arch, *split_kwargs(TicketSet, kwargs))
+
+def _variants(arch:str, ts:TicketSet, kw:dict)->dict:
     n_in, img, sparsities, channels, nm, seed = ts.n_in, ts.img, ts.sparsities, ts.channels, ts.nm, ts.seed
     base = make_model(arch, n_in=n_in, n_out=10, seed=seed, **kw)
     x = torch.zeros(2, n_in, img, img)
@@ -201,8 +198,8 @@ def bench_tickets(arch:str='resnet20',    # Model of `make_model`
                   **kwargs,               # Which tickets (`TicketSet`); the rest go to `make_model`
                  )->pd.DataFrame:         # One row per variant: ms, speed-up over dense, parameters, MACs
     "Inference latency and SGD training-step time of dense, masked, N:M and compact tickets, measured side by side"
-    vs = ticket_variants(arch, **kwargs)
-    ts = TicketSet.take(dict(kwargs))
+    ts, kw = split_kwargs(TicketSet, kwargs)
+    vs = _variants(arch, ts, kw)
     seed, g = ts.seed, torch.Generator().manual_seed(ts.seed)
     x, y = torch.randn(bs, ts.n_in, ts.img, ts.img, generator=g), torch.randint(0, 10, (bs,), generator=g)
     fns = {}

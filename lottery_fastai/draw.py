@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['REWINDS', 'DRAW_RECORD', 'sparsity_', 'CONTROLS', 'DrawResult', 'read_draw_config', 'finished_rounds',
-           'round_seconds', 'draw_id', 'check_ticket_meta', 'plot_history', 'remaining_axis', 'options_config',
-           'DrawArgs', 'check_state_fits', 'AsDrawn', 'prune_at_init']
+           'round_seconds', 'draw_id', 'check_ticket_meta', 'options_config', 'DrawArgs', 'check_state_fits', 'AsDrawn',
+           'prune_at_init']
 
 # %% ../nbs/20_draw.ipynb #247759ae
 import math, os, json, hashlib, time, inspect
@@ -35,6 +35,7 @@ from .runs import rank_world
 from .train import (papers_sgd, fit_opt, step_milestones, evaluate, eval_dls, score, check_finite,
                                   pruning_batches, check_fit, Fit, TrainArgs, check_fits_data, OPTIONS)
 from .ticket import Ticket
+from .plots import plot_history
 
 # %% ../nbs/20_draw.ipynb #b790f4c6
 REWINDS = ('weights', 'lr')
@@ -163,32 +164,6 @@ def _save_plot(run:Run, res:DrawResult, controls=None):
                  f"rewind {m['rewind']} to iteration {m['rewind_iter']}"
                  + (', with controls' if controls is not None else ''))
     run.save_fig('accuracy_vs_sparsity.png', ax.figure)
-
-def plot_history(history:pd.DataFrame, ax=None, label=None, controls:pd.DataFrame=None):
-    "Accuracy against the weights remaining (log scale, densest on the left), as in the LTH papers, and the `controls`"
-    import matplotlib.pyplot as plt
-    if ax is None: _,ax = plt.subplots(figsize=(6, 4))
-    remaining = 100*(1 - history.sparsity)
-    for part,style in (('test', 'o-'), ('valid', 's--')):
-        if f'{part}_acc' in history:
-            ax.plot(remaining, 100*history[f'{part}_acc'], style, label=f"{label+' ' if label else ''}{part}")
-    if controls is not None and len(controls):
-        for kind,c in controls.groupby('control', sort=False):
-            ax.plot(100*(1 - c.sparsity), 100*c.test_acc, 'x:', label=f'{kind} (control) test')
-    remaining_axis(ax)
-    ax.set_ylabel('accuracy (%)')
-    ax.legend()
-    return ax
-
-def remaining_axis(ax):
-    "Make the x axis of `ax` the LTH papers' one: weights remaining (%), log scale, densest on the left, plain ticks"
-    from matplotlib.ticker import FuncFormatter
-    ax.set_xscale('log')
-    ax.invert_xaxis()
-    for axis_fmt in (ax.xaxis.set_major_formatter, ax.xaxis.set_minor_formatter):
-        axis_fmt(FuncFormatter(lambda v,_: f'{v:g}'))
-    ax.set_xlabel('weights remaining (%)')
-    ax.grid(True, which='both', alpha=.3)
 
 # %% ../nbs/20_draw.ipynb #b1e6b3d4
 sparsity_ = sparsity   # `draw` has an argument of this name

@@ -9,7 +9,7 @@ __all__ = ['SCALES', 'DRAWS', 'FIGURES', 'S44', 'S45', 'MARGINAL', 'CLAIMS', 'Sc
 
 # %% ../nbs/40_figures.ipynb #e29512aa
 import math, copy
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 import torch, torch.nn as nn, pandas as pd
 from fastai.learner import Learner
@@ -17,50 +17,44 @@ from fastai.metrics import accuracy
 from fastai.callback.core import Callback, CancelFitException
 from .runs import Run
 from .io import write_table, load_tensors, save_png
-from .data import get_dls
 from .models import make_model
 from .masks import prunable, prune
 from .callbacks import state_copy
 from .ticket import Ticket
-from .train import papers_sgd, pruning_batches, eval_dls
-from .draw import DrawResult, remaining_axis, finished_rounds
+from .train import pruning_batches, eval_dls
+from .draw import DrawResult, finished_rounds
+from .plots import new_axes, plot_spend, plot_contour
 from .tweaks import TweakContext
-from .spend import spent_model, RECIPES, PRESETS, spend, spend_draw, get_recipe, plot_spend, SpendResult
+from .spend import spent_model, RECIPES, spend, spend_draw, get_recipe, SpendResult
 from .gradinit import Rescale
-from .analysis import hessian_top, perturbation, loss_surface, plot_contour, HessianCallback, table_a1
+from .analysis import hessian_top, perturbation, loss_surface, HessianCallback, table_a1
 from .stats import Gate, Claim, Family, decide_family
+from .desc import Data, Arch, Train, Prune, Draw, PRESETS
 
 # %% ../nbs/40_figures.ipynb #392bb205
 @dataclass(frozen=True)
 class Scale:
-    "The settings of the draws and spends behind the figures"
+    "The runs behind the figures at one scale: a draw (its seed each run's), and what a draw does not hold"
     name: str
-    data: str = 'mnist5k'
-    n: int = None
-    bs: int = 128
-    arch: str = 'resnet8'
-    model_kwargs: dict = field(default_factory=lambda: {'width': 8})
-    rounds: int = 5
-    rate: float = 0.4
-    n_epoch: int = 6            # at 5, one seed's dense ResNet-8 stops under the 95% floor (94.8%; 95.4% at 6)
-    lr: float = 1e-2
-    fit: str = 'fit_one_cycle'
-    fit_kwargs: dict = None
-    prunable_kwargs: dict = None
-    sgd: bool = False
-    gradinit_iters: int = None
-    gradinit_budget: float = None
-    seeds: tuple = (0, 1, 2)
+    draw: Draw                    # Data, network, each round's training, and the pruning
+    seeds: tuple = (0, 1, 2)      # The seeds of the figures' runs
+    gradinit_iters: int = None    # Re-scaling's iterations (default: the recipe's 180)
+    gradinit_budget: float = None # Re-scaling's budget (None: uncapped)
     early_epoch: int = 1          # "very early training stage" of Figure 5 (epoch 5 of 180 in the paper)
+    @property
+    def opt_func(self): return self.draw.train.learner_kwargs().get('opt_func')   # the schedule's optimizer
 
 def _spending_full(data='cifar100'):
+    "The paper's own scale: the authors' preset, ResNet-18, 16 rounds"
     p = PRESETS['spending']
-    return Scale('full', data=data, bs=p.bs, arch='resnet18', model_kwargs={}, rounds=16, rate=p.rate,
-                 n_epoch=p.n_epoch, lr=p.lr, fit='fit_step', fit_kwargs=dict(milestones=list(p.milestones), wd=p.wd),
-                 prunable_kwargs=dict(kinds=list(p.kinds)), sgd=True, early_epoch=5)
+    d = Draw.from_flat({**p.draw.flat(), 'data': data, 'arch': 'resnet18', 'rounds': 16})
+    return Scale('full', d, gradinit_budget=p.gradinit_budget, early_epoch=5)
 
-SCALES = {'quick': Scale('quick', n=640, bs=64, rounds=2, rate=0.5, n_epoch=1, gradinit_iters=3),
-          'small': Scale('small'),
+_resnet8 = Arch('resnet8', width=8)
+SCALES = {'quick': Scale('quick', Draw(data=Data(n=640, bs=64), arch=_resnet8, train=Train(epochs=1, lr=1e-2),
+                                       prune=Prune(rounds=2, rate=0.5)), gradinit_iters=3),
+          # 6 epochs: at 5, one seed's dense ResNet-8 stops under the 95% floor (94.8%; 95.4% at 6)
+          'small': Scale('small', Draw(arch=_resnet8, train=Train(epochs=6, lr=1e-2), prune=Prune(rounds=5, rate=0.4))),
           'full': _spending_full()}
 # without and with weight rewinding (§4.5: "18% in our experiments")
 DRAWS = {'init': dict(rewind_iter=0), '18pct': dict(rewind_pct=0.18)}
@@ -71,34 +65,36 @@ class Figures:
     on demand"""
     def __init__(self, root, scale='small', data:str=None, seeds=None, verbose:bool=False):
         if scale not in SCALES: raise ValueError(f"`scale` must be one of {list(SCALES)}, got {scale!r}")
-        if data is None: self.s = SCALES[scale]
-        else: self.s = _spending_full(data) if scale == 'full' else replace(SCALES[scale], data=data)
+        self.s = SCALES[scale]
+        if data is not None and scale == 'full': self.s = _spending_full(data)
+        elif data is not None: self.s = replace(self.s, draw=Draw.from_flat({**self.s.draw.flat(), 'data': data}))
         if seeds is not None: self.s = replace(self.s, seeds=tuple(seeds))
         self.root, self.verbose = Path(root), verbose
-    def dls(self, seed:int):
-        return get_dls(self.s.data, bs=self.s.bs, seed=seed, **({'n': self.s.n} if self.s.n else {}))
+    def dls(self, seed:int): return self.s.draw.data.dls(seed)
     def folder(self, kind:str, seed:int)->Path:
         return self.root/{'init': 'rewind_to_init', '18pct': 'rewind_to_18pct'}[kind]/f'seed_{seed}'
     def meta(self):
-        return dict(arch=self.s.arch, n_in=1 if self.s.data.startswith('mnist') else 3, n_out=None, data=self.s.data,
-                    model_kwargs=self.s.model_kwargs)
+        a, data = self.s.draw.arch, self.s.draw.data.data
+        return dict(arch=a.arch, n_in=1 if data.startswith('mnist') else 3, n_out=None, data=data,
+                    model_kwargs={} if a.width is None else {'width': a.width})
 
     def draw(self, kind:str, seed:int)->DrawResult:
         "The IMP draw of `kind` ('init' or '18pct') and `seed`, from its folder (made if missing)"
-        s, dls = self.s, self.dls(seed)
+        d, dls = self.s.draw, self.dls(seed)
         meta = {**self.meta(), 'n_out': dls.c}
-        model = make_model(s.arch, n_in=meta['n_in'], n_out=dls.c, seed=seed, **s.model_kwargs)
-        learn = Learner(dls, model, metrics=accuracy, **({'opt_func': papers_sgd} if s.sgd else {}))
-        with learn.no_bar(), learn.no_logging():
-            return learn.draw(rounds=s.rounds, rate=s.rate, n_epoch=s.n_epoch, lr=s.lr, fit=s.fit,
-                              fit_kwargs=s.fit_kwargs, prunable_kwargs=s.prunable_kwargs, seed=seed,
-                              path=self.folder(kind, seed), meta=meta, verbose=self.verbose, **DRAWS[kind])
+        model = make_model(d.arch.arch, n_in=meta['n_in'], n_out=dls.c, seed=seed, **meta['model_kwargs'])
+        learn = Learner(dls, model, metrics=accuracy, **d.train.learner_kwargs())
+        t, p = d.train, d.prune
+        with learn.no_bar(), learn.no_logging():   # only the kinds of layers: what the folders written before record
+            return learn.draw(rounds=p.rounds, rate=p.rate, n_epoch=t.epochs, lr=t.learning_rate, fit=t.fit,
+                              fit_kwargs=t.fit_kwargs(), prunable_kwargs={'kinds': list(p.kinds)} if p.kinds else None,
+                              seed=seed, path=self.folder(kind, seed), meta=meta, verbose=self.verbose, **DRAWS[kind])
 
     def spend(self, kind:str, seed:int, recipes, path=None)->SpendResult:
         "Spend the draw's tickets with `recipes` (in its `spend/` folder); `path`: elsewhere"
         res = self.draw(kind, seed) if isinstance(kind, str) else kind
         return spend_draw(res, self.dls(seed), list(recipes), gradinit_budget=self.s.gradinit_budget,
-                          gradinit_iters=self.s.gradinit_iters, opt_func=papers_sgd if self.s.sgd else None,
+                          gradinit_iters=self.s.gradinit_iters, opt_func=self.s.opt_func,
                           path=path, verbose=self.verbose)
 
     def spends(self, kind:str, recipes)->SpendResult:
@@ -134,15 +130,10 @@ def save_figure(F:Figures, name:str, df:pd.DataFrame, fig=None)->Path:
     if fig is not None: save_png(out/f'{name}.png', fig, dpi=110)
     return out
 
-def _subplots(n:int, w:float=5, h:float=3.6):
-    import matplotlib.pyplot as plt
-    fig, axs = plt.subplots(1, n, figsize=(w*n, h), squeeze=False)
-    return fig, list(axs[0])
-
 def _curves(F, kind, recipes, title, ax=None):
     "Test accuracy against weights remaining for `recipes` spent on the `kind` draws (mean ± sd over seeds)"
     sp = F.spends(kind, recipes)
-    if ax is None: ax = _subplots(1)[1][0]
+    if ax is None: ax = new_axes(1, 5, 3.6)[1][0]
     plot_spend(sp.history, ax=ax, dense_acc=sp.dense_acc)
     ax.set_title(title)
     return sp.history.assign(draw=kind), ax.figure
@@ -150,7 +141,7 @@ def _curves(F, kind, recipes, title, ax=None):
 # %% ../nbs/40_figures.ipynb #51d3b3d0
 def fig1(F:Figures):
     "Figure 1: each tweak alone against vanilla (Swish, Mish, skips; re-scaled initialisation, label smoothing)"
-    fig, axs = _subplots(2)
+    fig, axs = new_axes(2, 5, 3.6)
     a, _ = _curves(F, 'init', ['vanilla', 'swish', 'mish', 'skips'], 'architecture tweaks, one at a time', axs[0])
     b, _ = _curves(F, 'init', ['vanilla', 'rescale', 'smoothing'], 'training-recipe tweaks, one at a time', axs[1])
     return pd.concat([a, b[b.recipe != 'vanilla']], ignore_index=True), fig
@@ -164,7 +155,7 @@ def fig4b(F:Figures):
     a = F.spends('init', ['AT+TRT']).history.assign(draw='init', recipe='AT+TRT, rewind to init')
     b = F.spends('18pct', ['vanilla']).history.assign(draw='18pct', recipe='vanilla, rewind to 18%')
     df = pd.concat([a, b], ignore_index=True)
-    ax = _subplots(1)[1][0]
+    ax = new_axes(1, 5, 3.6)[1][0]
     plot_spend(df, ax=ax)
     ax.set_title('AT+TRT against weight rewinding')
     return df, ax.figure
@@ -181,7 +172,7 @@ def fig9(F:Figures):
 def figA13(F:Figures):
     "Figure A13: one-shot magnitude tickets (OMP) spent plainly and with AT+TRT"
     h = pd.concat([omp_spend(F, s, ['vanilla', 'AT+TRT']).history for s in F.s.seeds], ignore_index=True)
-    ax = _subplots(1)[1][0]
+    ax = new_axes(1, 5, 3.6)[1][0]
     plot_spend(h, ax=ax)
     ax.set_title('one-shot pruning (OMP)')
     return h.assign(draw='omp'), ax.figure
@@ -191,7 +182,7 @@ def tableA1(F:Figures):
     Swish, at each sparsity"""
     sp = F.spends('init', ['vanilla', 'swish'])
     t = table_a1(sp.act_zeros, sp.history)
-    ax = _subplots(1, 7, 3.2)[1][0]
+    ax = new_axes(1, 7, 3.2)[1][0]
     t.plot(ax=ax, marker='o')
     ax.set_xlabel('sparsity')
     ax.set_ylabel({'near_zeros': 'activations with |a| ≤ 0.01 (%)', 'zeros': 'exact zeros after the activation (%)'}
@@ -219,9 +210,10 @@ def _batches(F, seed): return pruning_batches(F.dls(seed), 2)
 def _spend_last(F, seed, recipe, cbs):
     "Spend the last ticket of the `init` draw of `seed` again, with callbacks (the same seed and settings as its spend)"
     t = F.draw('init', seed).tickets[-1]
-    return spend(t, F.dls(seed), _recipe(F, recipe), n_epoch=F.s.n_epoch, lr=F.s.lr, fit=F.s.fit,
-                 fit_kwargs=F.s.fit_kwargs, seed=seed + t.meta['round'], cbs=cbs,
-                 quiet=True, gradinit_budget=F.s.gradinit_budget, opt_func=papers_sgd if F.s.sgd else None)[0]
+    tr = F.s.draw.train
+    return spend(t, F.dls(seed), _recipe(F, recipe), n_epoch=tr.epochs, lr=tr.learning_rate, fit=tr.fit,
+                 fit_kwargs=tr.fit_kwargs(), seed=seed + t.meta['round'], cbs=cbs,
+                 quiet=True, gradinit_budget=F.s.gradinit_budget, opt_func=F.s.opt_func)[0]
 
 # %% ../nbs/40_figures.ipynb #fc5753e9
 def fig2(F:Figures):
@@ -233,7 +225,7 @@ def fig2(F:Figures):
             r = hessian_top(m, _batches(F, s), masks, max_iter=50)
             rows.append(dict(seed=s, recipe=rc, act=act, eigenvalue=r['eigenvalue'], n_hvp=r['n_hvp']))
     df = pd.DataFrame(rows)
-    ax = _subplots(1, 4.5)[1][0]
+    ax = new_axes(1, 4.5, 3.6)[1][0]
     g = df.groupby('act', sort=False).eigenvalue
     ax.bar(list(g.groups), g.mean(), yerr=g.std().fillna(0), capsize=4)
     ax.set_ylabel('top eigenvalue of the Hessian')
@@ -242,7 +234,7 @@ def fig2(F:Figures):
 
 def _seed_curves(df, x:str, y:str, xlabel:str, title:str, ylabel:str=None):
     "One line per recipe of `df`: the mean of `y` over seeds at each `x`, one standard deviation as bars"
-    ax = _subplots(1)[1][0]
+    ax = new_axes(1, 5, 3.6)[1][0]
     for rc,g in df.groupby('recipe', sort=False):
         mm = g.groupby(x)[y].agg(['mean', 'std'])
         ax.errorbar(mm.index, mm['mean'], yerr=mm['std'].fillna(0), fmt='o-', capsize=2, label=rc)
@@ -291,7 +283,7 @@ def _contours(F, recipes, early:bool, n:int)->pd.DataFrame:
     return pd.concat(rows, ignore_index=True)
 
 def _plot_contours(df, title):
-    fig, axs = _subplots(df.recipe.nunique(), 4, 3.6)
+    fig, axs = new_axes(df.recipe.nunique(), 4, 3.6)
     for ax,(rc,g) in zip(axs, df.groupby('recipe', sort=False)): plot_contour(g, ax=ax, title=rc)
     fig.suptitle(title)
     return fig
@@ -332,8 +324,10 @@ def figure(name:str, root, scale:str='small', data:str=None, seeds=None, cpu_ok:
     if name not in FIGURES: raise ValueError(f"`name` must be one of {list(FIGURES)}, got {name!r}")
     F = Figures(root, scale, data, seeds, verbose)
     if scale == 'full' and not torch.cuda.is_available() and not cpu_ok:
-        raise ValueError(f"`scale` 'full' trains ResNet-18 on {F.s.data} for {F.s.rounds + 1} x {F.s.n_epoch} epochs: "
-                         "it needs a GPU, and torch sees none (pass `cpu_ok` to run it anyway)")
+        d = F.s.draw
+        raise ValueError(f"`scale` 'full' trains ResNet-18 on {d.data.data} for {d.prune.rounds + 1} x "
+                         f"{d.train.epochs} epochs: it needs a GPU, and torch sees none (pass `cpu_ok` to run it "
+                         "anyway)")
     F.dls(F.s.seeds[0])   # the data is there, before anything is written
     df, fig = FIGURES[name](F)
     save_figure(F, name, df, fig)
@@ -449,7 +443,8 @@ def dense_gate(F:Figures)->Gate:
         rows = [r for kind in DRAWS for r in finished_rounds(F.folder(kind, s), {})[0] if r['round'] == 0]
         if rows: dense[s] = rows[0]['test_acc']
     if not dense: return None
-    try: return Gate(pd.Series(dense).rename_axis('seed'), F.s.data, F.s.arch, name=f'the dense {F.s.arch}')
+    arch = F.s.draw.arch.arch
+    try: return Gate(pd.Series(dense).rename_axis('seed'), F.s.draw.data.data, arch, name=f'the dense {arch}')
     except KeyError: return None
 
 def _spec(figure:str, gated:bool, text:str, d, side:int=+1, margin:float=0., source:str='', unit:str='points')->dict:
@@ -489,5 +484,6 @@ def spending_claims(F:Figures, results:dict)->pd.DataFrame:
     df.insert(0, 'figure', [s['figure'] for s in specs])
     df['margin'] = [s['margin'] for s in specs]
     df.attrs['reference'] = gate.reference if gate is not None else (
-        f'no dense floor is set for {F.s.arch} on {F.s.data}, or no draw is there: verdicts ungated')
+        f'no dense floor is set for {F.s.draw.arch.arch} on {F.s.draw.data.data}, or no draw is there: verdicts '
+        'ungated')
     return df

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['BN_MODES', 'check_same_shapes', 'interpolate', 'reestimate_bn', 'eval_batches', 'check_bn', 'Interpolation',
            'barrier', 'barrier_height', 'barrier_cost', 'RecordStates', 'check_ks', 'StabilityArgs', 'stability',
-           'plot_instability', 'same_region']
+           'same_region']
 
 # %% ../nbs/31_stability.ipynb #7c455eb6
 import time, math, copy
@@ -280,21 +280,6 @@ def stability(learn:Learner,          # The learner whose model, as it is, is th
         df = pd.DataFrame(rows)
         if run.writes: run.write_table('barriers.csv', df)   # one row per pair, for a reader outside Python
     return df
-
-def plot_instability(df:pd.DataFrame, ax=None, total:int=None):
-    """Test error barrier (points) against the iteration k the children were spawned from, one curve per label: mean ±
-    sd over pairs"""
-    import matplotlib.pyplot as plt
-    if ax is None: _,ax = plt.subplots(figsize=(6, 4))
-    for lbl,g in df.groupby('label', sort=False):
-        m = g.groupby('k').barrier_test.agg(['mean', 'std']).fillna(0)
-        x = m.index.values/total*100 if total else m.index.values
-        ax.errorbar(x, 100*m['mean'], yerr=100*m['std'], fmt='o-', capsize=3, label=lbl)
-    ax.axhline(2, ls=':', c='gray', label='2 points (Frankle et al.: stable below)')
-    ax.set_xlabel('k (% of training)' if total else 'k (iteration)')
-    ax.set_ylabel('test error barrier (points)')
-    ax.legend()
-    return ax
 
 # %% ../nbs/31_stability.ipynb #bc210ceb
 def same_region(dense:dict,             # The trained dense network's state

@@ -22,7 +22,7 @@ from lottery_fastai.callbacks import option_cbs, ShardBatches
 from lottery_fastai.data import tensor_dls
 from lottery_fastai.draw import papers_sgd
 from lottery_fastai.models import make_model
-from lottery_fastai.spend import PRESETS
+from lottery_fastai.desc import PRESETS
 
 CIFAR_TRAIN = 45_000   # CIFAR-100's 50,000 training images, 9:1 split
 
@@ -73,23 +73,24 @@ def memory(dev, tiny):
 
 def preset_round(dev, tiny):
     "One epoch of the Spending preset's ResNet-18 (bf16 + channels_last on a GPU), projected to its 16-round IMP"
-    p = PRESETS['spending']
+    d = PRESETS['spending'].draw
+    bs, lr, wd, epochs = d.data.bs, d.train.learning_rate, d.train.wd, d.train.epochs
     n = 256 if tiny else 8192
-    dls = _dls(dev, n, 32 if tiny else p.bs)
+    dls = _dls(dev, n, 32 if tiny else bs)
     opts = dict(precision='bf16', channels_last=True) if dev.type == 'cuda' else {}
     learn = Learner(dls, make_model('resnet18', n_in=3, n_out=100, seed=0), metrics=accuracy, opt_func=papers_sgd)
     with learn.no_bar(), learn.no_logging():
-        learn.fit(1, p.lr, wd=p.wd, cbs=option_cbs(**opts))               # warm-up: kernels, caches
+        learn.fit(1, lr, wd=wd, cbs=option_cbs(**opts))               # warm-up: kernels, caches
         t0 = time.perf_counter()
-        learn.fit(1, p.lr, wd=p.wd, cbs=option_cbs(**opts))
+        learn.fit(1, lr, wd=wd, cbs=option_cbs(**opts))
         if dev.type == 'cuda': torch.cuda.synchronize()
         t = time.perf_counter() - t0
     per_epoch = t*CIFAR_TRAIN/len(dls.train_ds)
     rounds = 16 + 1                                                            # the dense round 0 and 16 pruned rounds
-    return [row(f"preset 'spending' epoch: resnet18, batch {p.bs}, {'bf16+channels_last' if opts else 'fp32'}",
+    return [row(f"preset 'spending' epoch: resnet18, batch {bs}, {'bf16+channels_last' if opts else 'fp32'}",
                 per_epoch, 's a CIFAR epoch', note=f'measured on {len(dls.train_ds)} images, scaled to {CIFAR_TRAIN}'),
-            row(f'projected: one IMP round ({p.n_epoch} epochs)', per_epoch*p.n_epoch/60, 'min'),
-            row(f'projected: the 16-round curve ({rounds} trainings)', per_epoch*p.n_epoch*rounds/3600, 'h',
+            row(f'projected: one IMP round ({epochs} epochs)', per_epoch*epochs/60, 'min'),
+            row(f'projected: the 16-round curve ({rounds} trainings)', per_epoch*epochs*rounds/3600, 'h',
                 note='one draw, one seed, no spends')]
 
 
