@@ -2,12 +2,15 @@
 installed here).
 
 One HTML page per notebook, with its kept outputs (tables, plots embedded as images), a navigation bar and an index page
-from `nbs/index.ipynb`. A module notebook's page is an API reference in reading order: each exported cell becomes one
-section per public name it defines (signature, docstring, nbdev's docments table), with the cell's source folded
-below it; private helpers appear only in that folded source; example and test code is folded above its outputs. Math is
-rendered by a MathJax served from the site itself (the `jupyter-server-mathjax` package), so the pages need no network.
+from `nbs/index.ipynb`; a search box over every page's titles, headings and API names (an index the site ships,
+`search.js`, searched in the browser), a contents list of the page's sections under its name in the navigation, and
+links to the source on GitHub (each page's notebook and module, each API section's line). A module notebook's page is
+an API reference in reading order: each exported cell becomes one section per public name it defines (signature,
+docstring, nbdev's docments table), with the cell's source folded below it; private helpers appear only in that folded
+source; example and test code is folded above its outputs. Math is rendered by a MathJax served from the site itself
+(the `jupyter-server-mathjax` package), so the pages need no network.
 """
-import argparse, importlib, inspect, re, html, shutil
+import argparse, configparser, importlib, inspect, json, re, html, shutil
 from pathlib import Path
 import nbformat
 from nbconvert import HTMLExporter
@@ -17,6 +20,8 @@ from nbconvert.preprocessors import TagRemovePreprocessor
 root = Path(__file__).resolve().parent.parent
 NBS = root/'nbs'
 FOLD = 'lf-fold'   # tag of a code cell whose input is shown folded in a markdown cell above it
+_ini = configparser.ConfigParser(); _ini.read(root/'settings.ini')
+SOURCE = f"{_ini['DEFAULT']['git_url']}/blob/{_ini['DEFAULT']['branch']}"   # the repository's files online
 
 def pages()->list:
     "(notebook path, page name, title) for every notebook, modules in layer order, then the tutorials"
@@ -77,11 +82,12 @@ def _api(mod, name:str)->str:
     "One section of the reference: heading, signature, docstring, docments table (and the public methods of a class)"
     obj = _obj(mod, name)
     anchor = name.replace('.', '-')
+    head = (f'<div class="lf-api" id="{anchor}"><h3><code>{name}</code> <a class="lf-srclink" '
+            f'href="{source_url(mod, name, obj)}">source</a></h3>\n')
     if not callable(obj):   # a constant: its value, shortened
         val = html.escape(repr(obj if not isinstance(obj, dict) else list(obj)))
-        return (f'<div class="lf-api" id="{anchor}"><h3><code>{name}</code></h3>\n'
-                f'<pre class="lf-sig">{name} = {val[:300]}{"…" if len(val) > 300 else ""}</pre></div>\n')
-    out = [f'<div class="lf-api" id="{anchor}"><h3><code>{name}</code></h3>\n',
+        return head + f'<pre class="lf-sig">{name} = {val[:300]}{"…" if len(val) > 300 else ""}</pre></div>\n'
+    out = [head,
            f'<pre class="lf-sig">{html.escape(_signature(name, obj))}</pre>\n',
            markdown2html(inspect.getdoc(obj) or ''), markdown2html(_table(obj))]
     if inspect.isclass(obj):
@@ -90,6 +96,20 @@ def _api(mod, name:str)->str:
             out += [f'<p class="lf-method"><code>{html.escape(_signature(f"{name}.{mn}", m))}</code></p>\n',
                     markdown2html(inspect.getdoc(m)), markdown2html(_table(m))]
     return ''.join(out) + '</div>\n'
+
+def source_url(mod, name:str, obj)->str:
+    "The line of the module's file on GitHub where `name` is defined (the file itself where no line is found)"
+    f = Path(mod.__file__)
+    line = None
+    try:
+        if callable(obj) and Path(inspect.getsourcefile(obj)).resolve() == f.resolve():
+            line = inspect.getsourcelines(obj)[1]
+    except (TypeError, OSError): pass
+    if line is None:   # a constant, or an object made elsewhere: the line that assigns or defines the name
+        last = name.split('.')[-1]
+        line = next((i for i,l in enumerate(f.read_text().splitlines(), 1)
+                     if re.match(rf'(?:def|class)\s+{last}\b|{last}\s*(?::[^=]*)?=(?!=)', l)), None)
+    return f"{SOURCE}/{f.relative_to(root).as_posix()}" + (f'#L{line}' if line else '')
 
 def _fold(src:str, label:str)->str:
     return f'<details class="lf-src"><summary>{label}</summary>\n\n```python\n{src}\n```\n\n</details>\n'
@@ -167,15 +187,37 @@ STYLE = ('<style>#lf-nav{position:fixed;top:0;left:0;width:230px;height:100%;ove
          '.lf-api{border-left:3px solid #4a7bb7;padding:2px 0 2px 12px;margin:18px 0}.lf-api h3{margin:4px 0}'
          '.lf-sig{background:#eef3fa!important;font-weight:500}.lf-method{margin:12px 0 2px}'
          'details.lf-src{margin:6px 0}details.lf-src summary{cursor:pointer;color:#555;font:13px sans-serif}'
-         '.lf-toc{font-size:13px;line-height:1.8}</style>')
+         '.lf-toc{font-size:13px;line-height:1.8}.lf-srclink{font:12px sans-serif;font-weight:normal;margin-left:8px}'
+         '#lf-q{width:95%;margin:8px 0 2px;padding:3px}#lf-hits{font-size:13px}'
+         '.lf-contents{font-size:12px;border-left:2px solid #ccc;margin:2px 0 6px 4px}</style>')
 
-def _nav(all_pages, i)->tuple:
-    items = ''.join(f'<li{" class=here" if j == i else ""}><a href="{name}.html">{html.escape(title)}</a></li>'
+def sections(body:str)->list:
+    "[(anchor, heading)] of a page's sections in order: its h2 and h3 headings and its API sections"
+    out = []
+    for m in re.finditer(r'<h([23]) id="([^"]+)"[^>]*>(.*?)</h\1>|<div class="lf-api" id="([^"]+)">', body, re.S):
+        if m.group(4): out.append((m.group(4), m.group(4).replace('-', '.')))
+        else: out.append((m.group(2), html.unescape(re.sub(r'<[^>]+>|¶', '', m.group(3))).strip()))
+    return out
+
+SEARCH = ('''<script src="search.js"></script><script>
+function lfSearch(q){const out=document.getElementById('lf-hits');out.innerHTML='';
+const ws=q.toLowerCase().split(/\\s+/).filter(w=>w);if(!ws.length)return;let n=0;
+for(const e of LF_INDEX){const t=(e.t+' '+e.h+' '+e.x).toLowerCase();
+if(ws.every(w=>t.includes(w))){const li=document.createElement('li');const a=document.createElement('a');
+a.href=e.p+'.html'+(e.a?'#'+e.a:'');a.textContent=e.h?e.h+' ('+e.t+')':e.t;li.appendChild(a);out.appendChild(li);
+if(++n>=25)break;}}if(!n)out.innerHTML='<li>no match</li>';}</script>''')
+
+def _nav(all_pages, i, contents=())->tuple:
+    here = ''.join(f'<li><a href="#{a}">{html.escape(h)}</a></li>' for a,h in contents)
+    items = ''.join(f'<li{" class=here" if j == i else ""}><a href="{name}.html">{html.escape(title)}</a>'
+                    + (f'<ul class="lf-contents">{here}</ul>' if j == i and here else '') + '</li>'
                     for j,(_,name,title) in enumerate(all_pages))
     prev = f'<a href="{all_pages[i-1][1]}.html">&larr; {html.escape(all_pages[i-1][2])}</a>' if i > 0 else ''
     nxt = (f'<a href="{all_pages[i+1][1]}.html">{html.escape(all_pages[i+1][2])} &rarr;</a>'
            if i + 1 < len(all_pages) else '')
-    return (f'<nav id="lf-nav"><b><a href="index.html">lottery_fastai</a></b><ul>{items}</ul></nav>',
+    box = ('<input id="lf-q" type="search" placeholder="Search the docs" oninput="lfSearch(this.value)">'
+           '<ul id="lf-hits"></ul>')
+    return (f'<nav id="lf-nav"><b><a href="index.html">lottery_fastai</a></b>{box}<ul>{items}</ul></nav>{SEARCH}',
             f'<div id="lf-pn">{prev}<span></span>{nxt}</div>')
 
 # the package ships MathJax's STIX web fonts only (as Jupyter's own pages configure it), not the default TeX fonts
@@ -195,10 +237,21 @@ def build(out:Path)->list:
     exporter = HTMLExporter(template_name='lab', mathjax_url=mathjax(out))
     exporter.exclude_input_prompt = exporter.exclude_output_prompt = True
     exporter.register_preprocessor(TagRemovePreprocessor(remove_input_tags={FOLD}), enabled=True)
-    all_pages = pages()
+    all_pages, index = pages(), []
     for i,(p,name,title) in enumerate(all_pages):
-        body,_ = exporter.from_notebook_node(_clean(nbformat.read(p, as_version=4)))
-        nav, pn = _nav(all_pages, i)
+        nb = nbformat.read(p, as_version=4)
+        mod = _module(nb)
+        body,_ = exporter.from_notebook_node(_clean(nb))
+        contents = sections(body)
+        nav, pn = _nav(all_pages, i, contents)
+        src = (f'<p class="lf-srclink">Source: <a href="{SOURCE}/{p.relative_to(root).as_posix()}">the notebook</a>'
+               + (f', <a href="{SOURCE}/{Path(mod.__file__).relative_to(root).as_posix()}">the module</a>'
+                  if mod else '')
+               + '</p>')
+        about = next((l[2:] for c in nb.cells if c.cell_type == 'markdown' for l in c.source.splitlines()
+                      if l.startswith('> ')), '')   # the page's one-line summary, searched with its title
+        index += [dict(p=name, t=title, a='', h='', x=about),
+                  *(dict(p=name, t=title, a=a, h=h, x='') for a,h in contents)]
         # require.js (for widgets) and mermaid come from a CDN in nbconvert's template; no page here uses either
         body = re.sub(r'<script src="https?://[^"]*require[^"]*"></script>\s*', '', body)
         body = re.sub(r'<script type="module">(?:(?!</script>).)*mermaid(?:(?!</script>).)*</script>\s*', '', body,
@@ -206,8 +259,10 @@ def build(out:Path)->list:
         body = _format_tables(_links(body)).replace('</head>', STYLE + '</head>', 1)
         body = body.replace('<!-- Load mathjax -->', FONTS, 1)
         body = re.sub(r'<title>.*?</title>', f'<title>{html.escape(title)}</title>', body, count=1, flags=re.S)
-        body = re.sub(r'(<body[^>]*>)', lambda m: m.group(1) + nav, body, count=1).replace('</body>', pn + '</body>', 1)
+        body = re.sub(r'(<body[^>]*>)', lambda m: m.group(1) + nav, body, count=1)
+        body = body.replace('</body>', src + pn + '</body>', 1)
         (out/f'{name}.html').write_text(body)
+    (out/'search.js').write_text('const LF_INDEX = ' + json.dumps(index, ensure_ascii=False) + ';\n')
     return [out/f'{n}.html' for _,n,_ in all_pages]
 
 def missing_api()->list:

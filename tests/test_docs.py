@@ -62,3 +62,23 @@ def test_a_module_imports_only_from_its_floor_or_lower():
     up = [(m, t) for m in floor for t in re.findall(r'^\s*from \.(\w+) import', (root/'lottery_fastai'/f'{m}.py').read_text(), re.M)
           if t in floor and floor[t] // 10 > floor[m] // 10]
     assert up == [], up
+
+def test_search_contents_and_source_links(site):
+    "A search box over an index the site ships, the page's sections under its name, and each API section's source line"
+    import json
+    from lottery_fastai import draw
+    page = (site/'20_draw.html').read_text()
+    assert 'id="lf-q"' in page and 'src="search.js"' in page
+    index = json.loads((site/'search.js').read_text().split('=', 1)[1].strip().rstrip(';'))
+    hit = [e for e in index if e['h'] == 'Learner.draw']
+    assert hit and hit[0]['p'] == '20_draw' and hit[0]['a'] == 'Learner-draw'
+    assert {e['p'] for e in index} >= {'index', '03_stats', 'spend_better'}    # every page is searched, tutorials too
+    # the contents list: the page's own sections, in the navigation under its name
+    contents = re.search(r'<li class=here>.*?<ul class="lf-contents">(.*?)</ul>', page, re.S).group(1)
+    assert 'href="#DrawResult"' in contents and 'href="#Learner-draw"' in contents
+    # the source: the line of draw.py where DrawResult is defined, and the page's notebook
+    url = re.search(r'id="DrawResult"><h3><code>DrawResult</code> <a class="lf-srclink" href="([^"]+)"', page).group(1)
+    path, line = url.split('/blob/main/')[1].split('#L')
+    assert path == 'lottery_fastai/draw.py'
+    assert (ROOT/path).read_text().splitlines()[int(line) - 1].startswith('class DrawResult')
+    assert '/blob/main/nbs/20_draw.ipynb">the notebook</a>' in page
