@@ -9,7 +9,7 @@ __all__ = ['CIFAR_RESNETS', 'SCHEDULES', 'LRS', 'PRESET_SETS', 'PRESETS', 'HIDDE
 
 # %% ../nbs/26_desc.ipynb #a334d2da
 import hashlib, importlib, inspect, json, re
-from dataclasses import dataclass, field, fields, asdict, MISSING
+from dataclasses import dataclass, field, fields, asdict, replace, MISSING
 from fastai.learner import Learner
 from fastai.metrics import accuracy
 from .checks import (OptionError, check_int, check_number, check_fraction, check_choice, check_bool,
@@ -269,9 +269,8 @@ class Preset:
         return {**{k: f[k] for k in PRESET_SETS}, 'preset': self.name}
     def draw_kwargs(self, rewind:bool=False)->dict:
         "The arguments of `Learner.draw` (on `learner_for(self.draw)`, the papers' SGD); `rewind`: to `rewind_pct`"
-        p = self.draw.prune
-        return Draw(train=self.draw.train, prune=Prune(**{**asdict(p), **({'rewind_pct': self.rewind_pct} if rewind
-                                                                           else {})})).draw_kwargs()
+        d = self.draw
+        return (replace(d, prune=replace(d.prune, rewind_pct=self.rewind_pct)) if rewind else d).draw_kwargs()
 
 def _paper(epochs, milestones, wd, kinds)->Draw:
     "The step schedule at 0.1, batch 128, 20% a round: what both papers' code share"

@@ -168,7 +168,6 @@ def _save_plot(run:Run, res:DrawResult, controls=None):
 # %% ../nbs/20_draw.ipynb #b1e6b3d4
 sparsity_ = sparsity   # `draw` has an argument of this name
 
-
 def options_config(a:dict, all_:bool=False)->dict:
     "The training options in `a` (arguments or config); unless `all_`, only those off their default"
     out = {k: a.get(k, v) for k,v in OPTIONS.items()}
