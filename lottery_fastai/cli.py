@@ -146,7 +146,7 @@ def run_draw(d:Draw,                    # The draw (`lottery_fastai.desc.Draw`)
         res = learn.draw(**d.draw_kwargs(), path=path, meta=learn.draw_meta, verbose=True)
         hist = _with_controls(learn, res, kinds)
     print_table(hist, ['round', 'sparsity', 'train_acc', 'valid_acc', 'test_acc',
-                        *[c for c in hist if c.endswith('_test_acc')]])
+                       *[c for c in hist if c.endswith('_test_acc')]])
     print(f'run folder: {path}')
     if rs: _spend(res, learn.dls, rs, None, gradinit_iters, budget)
     return hist
