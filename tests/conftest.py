@@ -30,3 +30,10 @@ LONGEST = ('test_readme_main_job', 'test_the_readme_shell_block_runs_in_order', 
 def pytest_collection_modifyitems(config, items):
     "The longest tests first: two xdist workers then finish together instead of one waiting for the other's last long test"
     items.sort(key=lambda it: not it.name.startswith(LONGEST))
+
+def pytest_configure(config):
+    config.addinivalue_line('markers', "slow: a run at its full size, skipped unless LOTTERY_SLOW=1 (each has a fast version that CI runs)")
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker('slow') and os.environ.get('LOTTERY_SLOW') != '1':
+        pytest.skip('slow: set LOTTERY_SLOW=1 to run it at its full size')
