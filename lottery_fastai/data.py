@@ -17,11 +17,11 @@ from fastai.data.core import DataLoaders, TfmdDL, _batch_tfms, explode_types   #
 from fastai.data.load import DataLoader
 from fastai.data.block import DataBlock, CategoryBlock
 from fastai.data.transforms import IndexSplitter, Normalize, get_image_files, parent_label, Category, CategoryMap
+from fastai.data.transforms import DisplayedTransform
 from fastai.data.external import URLs, untar_data, fastai_cfg
 from fastai.losses import CrossEntropyLossFlat
 from fastai.vision.core import PILImage, PILImageBW
 from fastai.vision.data import ImageBlock, imagenet_stats, cifar_stats, mnist_stats
-from fastai.vision.augment import RandTransform
 from dataclasses import dataclass, astuple
 from fastcore.meta import delegates
 from .checks import check_int, check_kwargs
@@ -149,14 +149,14 @@ def reseed(seed:int, dls:DataLoaders=None, data_seed:int=None):
     for dl in (dls.loaders if dls is not None else []): dl.rng.seed(seed if data_seed is None else data_seed)
 
 # %% ../nbs/10_data.ipynb #dbcee62a
-class PadCrop(RandTransform):
+class PadCrop(DisplayedTransform):
     "Random `size` crop of each image after zero-padding it by `pad` pixels on every side, for a whole batch"
     split_idx,order = 0,15   # training only; after `IntToFloatTensor`, before `Normalize`, so the padding is black
-    def __init__(self, pad:int=4, **kwargs): super().__init__(p=1., **kwargs); self.pad = pad
-    def before_call(self, b, split_idx):
-        super().before_call(b, split_idx)
+    def __init__(self, pad:int=4, **kwargs): super().__init__(**kwargs); self.pad = pad
+    def __call__(self, b, split_idx:int=None, **kwargs):
         x = b[0] if isinstance(b, tuple) else b
-        self.off = torch.randint(0, 2*self.pad+1, (x.shape[0], 2), device=x.device)
+        self.off = torch.randint(0, 2*self.pad+1, (x.shape[0], 2), device=x.device)   # every batch, as `RandTransform`
+        return super().__call__(b, split_idx=split_idx, **kwargs)
     def encodes(self, x:TensorImage):
         B,C,H,W = x.shape
         xp = torch.nn.functional.pad(x, (self.pad,)*4)
@@ -165,14 +165,14 @@ class PadCrop(RandTransform):
         return xp[torch.arange(B, device=x.device)[:, None, None, None],
                   torch.arange(C, device=x.device)[None, :, None, None], i, j]
 
-class FlipLR(RandTransform):
+class FlipLR(DisplayedTransform):
     "Mirror each image of a batch left-right with probability `p` (exact: no resampling)"
     split_idx,order = 0,16
-    def __init__(self, p:float=0.5, **kwargs): super().__init__(p=1., **kwargs); self.pf = p
-    def before_call(self, b, split_idx):
-        super().before_call(b, split_idx)
+    def __init__(self, p:float=0.5, **kwargs): super().__init__(**kwargs); self.pf = p
+    def __call__(self, b, split_idx:int=None, **kwargs):
         x = b[0] if isinstance(b, tuple) else b
         self.flip = torch.rand(x.shape[0], device=x.device) < self.pf
+        return super().__call__(b, split_idx=split_idx, **kwargs)
     def encodes(self, x:TensorImage): return torch.where(self.flip[:, None, None, None], x.flip(-1), x)
 
 # %% ../nbs/10_data.ipynb #3e2dc5a7

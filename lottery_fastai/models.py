@@ -10,7 +10,7 @@ __all__ = ['VGG11', 'VGG13', 'VGG16', 'VGG19', 'VGG_CFGS', 'MOBILENET', 'CIFAR_D
 
 # %% ../nbs/11_models.ipynb #42a7e7c8
 import inspect, importlib
-import torch, torch.nn as nn, torchvision
+import torch, torch.nn as nn
 from functools import partial
 from fastcore.basics import store_attr
 from .checks import check_int
@@ -226,11 +226,13 @@ def make_model(name,           # A key of `MODELS`, a torchvision model name suc
     if seed is not None:
         check_int('seed', seed, 0)
         torch.manual_seed(seed)
+    # torchvision only for a name outside the zoo: its import costs about 2 s (it starts `torch._dynamo`)
+    tv = None if name in MODELS else importlib.import_module('torchvision.models')
     if name in MODELS:
         try: m = MODELS[name](n_in=n_in, n_out=n_out, **_check_model_args(n_in, n_out, dict(kwargs)))
         except TypeError as e: raise ValueError(f"model {name!r} takes no such argument: {e}") from None
-    elif isinstance(name, str) and name in torchvision.models.list_models(torchvision.models):
-        m = torchvision.models.get_model(name, weights=None, num_classes=n_out, **kwargs)
+    elif isinstance(name, str) and name in tv.list_models(tv):
+        m = tv.get_model(name, weights=None, num_classes=n_out, **kwargs)
         m = m if n_in == 3 else _first_conv_to(m, n_in)
     elif isinstance(name, str) and ':' in name:
         m = from_import_path(name)(**kwargs)

@@ -38,3 +38,13 @@ def test_gpu_acceptance_script_runs_end_to_end_in_its_dry_mode(tmp_path):
     for part in ('epoch: resnet20, batch 32, fp32, library', 'mask upkeep: resnet20', 'peak memory: resnet18', "preset 'spending' epoch",
                  'projected: the 16-round curve', '2:4 linear', 'DDP on one CPU process: resnet18, batch 32, DDP'):
         assert any(c.startswith(part) for c in checks), (part, checks)
+
+def test_importing_the_library_leaves_torchvision_out():
+    "torchvision (and the `torch._dynamo` it starts) is imported only for a model outside the zoo: about 2 s a process"
+    code = ("import sys, lottery_fastai.cli, lottery_fastai.all; from lottery_fastai.models import make_model; "
+            "make_model('resnet8', n_in=1); print('torchvision' in sys.modules, 'torch._dynamo' in sys.modules)")
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.split() == ['False', 'False'], (r.stdout, r.stderr[-2000:])
+    code = "import sys; from lottery_fastai.models import make_model; make_model('resnet50', n_out=3); print('torchvision' in sys.modules)"
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.split() == ['True'], (r.stdout, r.stderr[-2000:])
