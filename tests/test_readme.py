@@ -15,7 +15,7 @@ def readme_block()->list:
 
 def small(args:list)->list:
     """The same command at a size CI can afford: 960 digits and 4 epochs a round (so that 5% of training is one
-    iteration), one spending seed, the last round alone moved by elastic, the quick figure scale, short benchmarks"""
+    iteration), one spending seed, the last round alone moved by elastic, the quick figure scale at two seeds, short benchmarks"""
     args, job = list(args), args[1]
     def put(opt, val):
         if opt in args: args[args.index(opt) + 1] = val
@@ -25,7 +25,7 @@ def small(args:list)->list:
     if job == 'spend': put('--seeds', '0')
     if job == 'elastic': put('--rounds', '1')
     if job == 'sparse': put('--epochs', '1'); put('--n', '960')
-    if job == 'figure': args.append('--quick')
+    if job == 'figure': args.append('--quick'); put('--seeds', '0,1')   # one seed for each of the two workers
     if job == 'bench': put('--reps', '1'); put('--archs', 'lenet300')
     if job == 'bench' and '--tickets' not in args: put('--steps', '4')
     return args
