@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['TINY_IMAGENET_URL', 'FOLDER_SETS', 'DATASETS', 'IMAGE_SIDES', 'CACHE', 'split_idxs', 'mnist5k_path', 'load_mnist5k',
-           'TensorDataset', 'TensorDL', 'check_seed', 'mnist5k_dls', 'reseed', 'PadCrop', 'FlipLR', 'fetch_data',
-           'Folder', 'folder_dls', 'tensor_cache', 'tensor_dls', 'get_dls']
+           'TensorDataset', 'TensorDL', 'check_seed', 'mnist5k_dls', 'reseed', 'BatchDraw', 'PadCrop', 'FlipLR',
+           'fetch_data', 'Folder', 'folder_dls', 'tensor_cache', 'tensor_dls', 'get_dls']
 
 # %% ../nbs/10_data.ipynb #9210e995
 import gzip, socket, urllib.parse
@@ -149,14 +149,18 @@ def reseed(seed:int, dls:DataLoaders=None, data_seed:int=None):
     for dl in (dls.loaders if dls is not None else []): dl.rng.seed(seed if data_seed is None else data_seed)
 
 # %% ../nbs/10_data.ipynb #dbcee62a
-class PadCrop(DisplayedTransform):
+class BatchDraw(DisplayedTransform):
+    "A batch transform that draws its random state (`draw(x)`, `x` the images) at every call, valid batches included"
+    def draw(self, x): pass
+    def __call__(self, b, split_idx:int=None, **kwargs):
+        self.draw(b[0] if isinstance(b, tuple) else b)   # before the split is checked, as `RandTransform.before_call`
+        return super().__call__(b, split_idx=split_idx, **kwargs)
+
+class PadCrop(BatchDraw):
     "Random `size` crop of each image after zero-padding it by `pad` pixels on every side, for a whole batch"
     split_idx,order = 0,15   # training only; after `IntToFloatTensor`, before `Normalize`, so the padding is black
     def __init__(self, pad:int=4, **kwargs): super().__init__(**kwargs); self.pad = pad
-    def __call__(self, b, split_idx:int=None, **kwargs):
-        x = b[0] if isinstance(b, tuple) else b
-        self.off = torch.randint(0, 2*self.pad+1, (x.shape[0], 2), device=x.device)   # every batch, as `RandTransform`
-        return super().__call__(b, split_idx=split_idx, **kwargs)
+    def draw(self, x): self.off = torch.randint(0, 2*self.pad+1, (x.shape[0], 2), device=x.device)
     def encodes(self, x:TensorImage):
         B,C,H,W = x.shape
         xp = torch.nn.functional.pad(x, (self.pad,)*4)
@@ -165,14 +169,11 @@ class PadCrop(DisplayedTransform):
         return xp[torch.arange(B, device=x.device)[:, None, None, None],
                   torch.arange(C, device=x.device)[None, :, None, None], i, j]
 
-class FlipLR(DisplayedTransform):
+class FlipLR(BatchDraw):
     "Mirror each image of a batch left-right with probability `p` (exact: no resampling)"
     split_idx,order = 0,16
     def __init__(self, p:float=0.5, **kwargs): super().__init__(**kwargs); self.pf = p
-    def __call__(self, b, split_idx:int=None, **kwargs):
-        x = b[0] if isinstance(b, tuple) else b
-        self.flip = torch.rand(x.shape[0], device=x.device) < self.pf
-        return super().__call__(b, split_idx=split_idx, **kwargs)
+    def draw(self, x): self.flip = torch.rand(x.shape[0], device=x.device) < self.pf
     def encodes(self, x:TensorImage): return torch.where(self.flip[:, None, None, None], x.flip(-1), x)
 
 # %% ../nbs/10_data.ipynb #3e2dc5a7

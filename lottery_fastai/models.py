@@ -226,17 +226,16 @@ def make_model(name,           # A key of `MODELS`, a torchvision model name suc
     if seed is not None:
         check_int('seed', seed, 0)
         torch.manual_seed(seed)
-    # torchvision only for a name outside the zoo: its import costs about 2 s (it starts `torch._dynamo`)
-    tv = None if name in MODELS else importlib.import_module('torchvision.models')
     if name in MODELS:
         try: m = MODELS[name](n_in=n_in, n_out=n_out, **_check_model_args(n_in, n_out, dict(kwargs)))
         except TypeError as e: raise ValueError(f"model {name!r} takes no such argument: {e}") from None
-    elif isinstance(name, str) and name in tv.list_models(tv):
-        m = tv.get_model(name, weights=None, num_classes=n_out, **kwargs)
-        m = m if n_in == 3 else _first_conv_to(m, n_in)
     elif isinstance(name, str) and ':' in name:
         m = from_import_path(name)(**kwargs)
         if not isinstance(m, nn.Module): raise ValueError(f"`name` {name!r} built a {type(m).__name__}, not a module")
+    # torchvision last, and only here: its import costs about 2 s (it starts `torch._dynamo`); its names have no ':'
+    elif isinstance(name, str) and name in (tv := importlib.import_module('torchvision.models')).list_models(tv):
+        m = tv.get_model(name, weights=None, num_classes=n_out, **kwargs)
+        m = m if n_in == 3 else _first_conv_to(m, n_in)
     else: raise ValueError(f"`name` must be one of {list(MODELS)}, a torchvision classification model, or a "
                            f"constructor (or its import path 'module:name'), got {name!r}")
     if meta is not None: m.arch_meta = meta
